@@ -1,0 +1,59 @@
+"""Run modes and folders.
+
+Three modes, one code path (DESIGN.md, principle 4): ``quick`` for CI (tiny data and backbone, seconds per
+experiment), ``default`` for a laptop CPU (at most about 15 minutes per notebook), ``full`` for a GPU
+(paper-sized images and backbones). The mode changes sizes, never the logic. It comes from the
+``FASHIONLAB_MODE`` environment variable unless given explicitly.
+
+Folders: generated datasets go under :func:`data_dir` (``FASHIONLAB_DATA`` or the repository's ``data/``),
+results under :func:`results_dir` (``FASHIONLAB_RESULTS`` or the repository's ``results/``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODES = ("quick", "default", "full")
+
+__all__ = ["MODES", "get_mode", "project_root", "data_dir", "results_dir", "shared_realdata"]
+
+
+def get_mode(mode: str | None = None) -> str:
+    """The run mode: ``mode`` if given, else ``$FASHIONLAB_MODE``, else ``"default"``; validated."""
+    mode = mode or os.environ.get("FASHIONLAB_MODE") or "default"
+    mode = mode.strip().lower()
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r} (from FASHIONLAB_MODE or an argument); expected one of {MODES}")
+    return mode
+
+
+def project_root() -> Path:
+    """The repository root when fashionlab runs from a checkout (editable install), else the current folder."""
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").exists() and (here / "fashionlab").is_dir():
+        return here
+    return Path.cwd()
+
+
+def data_dir() -> Path:
+    """Where generated datasets live: ``$FASHIONLAB_DATA`` or ``<repo>/data`` (ignored by git)."""
+    return Path(os.environ.get("FASHIONLAB_DATA") or project_root() / "data")
+
+
+def results_dir() -> Path:
+    """Where ``fashionlab reproduce`` writes ``NAME.json`` and ``NAME.md``: ``$FASHIONLAB_RESULTS`` or ``<repo>/results``."""
+    return Path(os.environ.get("FASHIONLAB_RESULTS") or project_root() / "results")
+
+
+def shared_realdata() -> Path | None:
+    """The folder of real split files (``../shared/realdata`` beside the checkout, or ``$FASHIONLAB_REALDATA``).
+
+    Returns ``None`` when absent: tests and notebooks that use it skip cleanly then.
+    """
+    env = os.environ.get("FASHIONLAB_REALDATA")
+    candidates = [Path(env)] if env else []
+    candidates.append(project_root().parent / "shared" / "realdata")
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
