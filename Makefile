@@ -1,0 +1,46 @@
+# fashionlab: every command sets itself up from nothing (a fresh clone needs only python3 >= 3.10 and make).
+#   make lab         set up, then open the notebooks in JupyterLab
+#   make test        set up, run the unit tests, then execute every notebook in quick mode (what CI runs)
+#   make reproduce   set up, run every registered experiment in default mode into results/
+#   make notebooks   re-execute the notebooks in default mode, in place (the outputs that get committed)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.fashionlab-installed
+MODE   ?= default
+
+.PHONY: setup lab test unit nbtest reproduce notebooks bench clean-data
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+unit: setup
+	$(BIN)/python -m pytest -q tests
+
+nbtest: setup
+	FASHIONLAB_MODE=quick $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks/
+
+test: unit nbtest
+
+reproduce: setup
+	$(BIN)/fashionlab reproduce all --mode $(MODE)
+
+notebooks: setup
+	FASHIONLAB_MODE=default $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=3600 notebooks/*.ipynb
+	$(BIN)/python -m fashionlab.nbtools notebooks/*.ipynb
+
+bench: setup
+	$(BIN)/python benchmarks/bench_map.py
+
+clean-data:
+	rm -rf data/synth

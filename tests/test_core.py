@@ -1,0 +1,98 @@
+"""Config, taxonomy, the experiment registry and results files, notebook hygiene, the CLI parser."""
+import json
+
+import pytest
+
+from fashionlab import config, nbtools
+from fashionlab.experiments import registry
+from fashionlab.taxonomy import FASHIONAI, AttributeSchema
+
+
+def test_mode_from_env_and_argument(monkeypatch):
+    monkeypatch.delenv("FASHIONLAB_MODE", raising=False)
+    assert config.get_mode() == "default"
+    monkeypatch.setenv("FASHIONLAB_MODE", "Quick ")
+    assert config.get_mode() == "quick"
+    assert config.get_mode("full") == "full"
+    with pytest.raises(ValueError, match="unknown mode 'fast'"):
+        config.get_mode("fast")
+
+
+def test_fashionai_schema_matches_the_real_meta_counts():
+    # data-formats §5.1/§5.2: eight dimensions, value 0 is Invisible everywhere
+    assert FASHIONAI.num_values == (6, 9, 8, 6, 5, 5, 10, 5)
+    assert all(FASHIONAI.values[a][0] == "Invisible" for a in FASHIONAI.attributes)
+    meta = FASHIONAI.to_meta()
+    assert set(meta) == {"ATTRIBUTES", "ATTRIBUTES_NUM", "ATTRIBUTES_VALUES"}
+    assert AttributeSchema.from_meta(meta, "FashionAI") == FASHIONAI
+    with pytest.raises(KeyError, match="unknown attribute 'hat_size'"):
+        FASHIONAI.index("hat_size")
+    with pytest.raises(ValueError, match="3 values but 2 names"):
+        AttributeSchema("x", ("a",), (3,), {"a": ("u", "v")})
+
+
+@pytest.fixture
+def toy_experiment():
+    name = "toy-for-tests"
+
+    def fn(mode, data, seed, progress):
+        rows = [{"method": "M", "metric": "mAP", "attribute": "a", "value": 10.0 + seed},
+                {"method": "M", "metric": "mAP", "value": 12.5},
+                {"method": "M", "metric": "R@5", "value": 40.0}]
+        paper = [{"method": "M", "metric": "mAP", "value": 50.0, "dataset": "Real (paper)"}]
+        return registry.Outcome(rows=rows, paper_rows=paper, dataset="toy", extra={"x": 1})
+
+    registry.register(name, "toy")(fn)
+    yield name
+    registry._REGISTRY.pop(name)
+
+
+def test_run_writes_the_results_schema(tmp_path, toy_experiment):
+    res = registry.run(toy_experiment, mode="quick", seed=3, out=tmp_path)
+    saved = json.loads((tmp_path / f"{toy_experiment}.json").read_text())
+    assert set(saved) == {"experiment", "mode", "seed", "device", "seconds", "dataset", "rows", "paper_rows"}
+    assert saved["mode"] == "quick" and saved["seed"] == 3 and saved["rows"][0]["value"] == 13.0
+    assert res["extra"] == {"x": 1} and "extra" not in saved
+    md = (tmp_path / f"{toy_experiment}.md").read_text()
+    assert "| M | 13.00 | 12.50 |" in md  # attribute column, then overall
+    assert "| M | 40.00 |" in md and "## Paper: Real (paper)" in md
+    assert registry.load(toy_experiment, tmp_path) == saved
+
+
+def test_run_rejects_rows_without_schema_keys(tmp_path):
+    registry.register("broken-for-tests", "x")(
+        lambda mode, data, seed, progress: registry.Outcome(rows=[{"method": "M", "value": 1.0}]))
+    try:
+        with pytest.raises(ValueError, match=r"rows\[0\] lacks \['metric'\]"):
+            registry.run("broken-for-tests", mode="quick", out=None)
+    finally:
+        registry._REGISTRY.pop("broken-for-tests")
+
+
+def test_unknown_experiment_and_missing_results(tmp_path):
+    with pytest.raises(KeyError, match="unknown experiment 'nope'"):
+        registry.get("nope")
+    with pytest.raises(FileNotFoundError, match="fashionlab reproduce nope"):
+        registry.load("nope", tmp_path)
+
+
+def test_nbtools_strips_metadata_and_finds_machine_paths():
+    nb = {"metadata": {"widgets": {}}, "cells": [
+        {"cell_type": "code", "metadata": {"execution": {"t": 1}, "tags": ["parameters"]},
+         "outputs": [{"output_type": "stream", "text": "saved to /work/main/data/x\n"}]},
+        {"cell_type": "code", "metadata": {}, "outputs": [{"output_type": "stream", "text": "data/x ok"}]}]}
+    nb = nbtools.clean_notebook(nb)
+    assert nb["cells"][0]["metadata"] == {"tags": ["parameters"]} and "widgets" not in nb["metadata"]
+    found = nbtools.machine_paths(nb)
+    assert len(found) == 1 and found[0].startswith("cell 0")
+
+
+def test_cli_parser():
+    from fashionlab.cli import build_parser
+
+    args = build_parser().parse_args(["synth", "fashionai", "--out", "d", "--num-images", "10", "--seed", "4"])
+    assert (args.preset, args.num_images, args.seed, args.image_size) == ("fashionai", 10, 4, 128)
+    args = build_parser().parse_args(["reproduce", "random-baseline", "--mode", "quick"])
+    assert args.name == "random-baseline" and args.mode == "quick"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["reproduce", "x", "--mode", "fast"])
