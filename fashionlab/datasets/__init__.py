@@ -1,0 +1,50 @@
+"""Datasets: readers for the real annotation formats, torch Datasets and triplet samplers.
+
+* :mod:`~fashionlab.datasets.readers`: ASEN split files and ``meta.json`` (data-formats §5.1), FashionAI
+  ``label.csv`` (§5.2). Clear errors (file and line) instead of ``None``.
+* :mod:`~fashionlab.datasets.images`: :class:`AttributeImageDataset`, :class:`TripletDataset`,
+  :func:`make_transform`.
+* :mod:`~fashionlab.datasets.samplers`: ASEN v1 and ASEN++ triplet samplers (reference-implementations §2, §3) and
+  paper 01's fixed triplet pool; triplets are image ids ``(anchor, positive, negative, attribute)``.
+"""
+from .images import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    AttributeImageDataset,
+    ImageLoadError,
+    TripletDataset,
+    load_rgb,
+    make_transform,
+)
+from .readers import (
+    SPLITS,
+    AsenSplit,
+    DataFormatError,
+    FashionAILabels,
+    find_meta,
+    read_asen_split,
+    read_fashionai_labels,
+    read_filenames,
+    read_items,
+    read_label_file,
+    read_lines,
+    read_meta,
+)
+from .samplers import (
+    AsenPPTripletSampler,
+    AsenV1TripletSampler,
+    LabelIndex,
+    Paper01TripletPool,
+    RareValueError,
+    SkippedValue,
+    check_triplets,
+)
+
+__all__ = [
+    "SPLITS", "AsenSplit", "DataFormatError", "FashionAILabels", "find_meta", "read_asen_split",
+    "read_fashionai_labels", "read_filenames", "read_items", "read_label_file", "read_lines", "read_meta",
+    "IMAGENET_MEAN", "IMAGENET_STD", "AttributeImageDataset", "ImageLoadError", "TripletDataset", "load_rgb",
+    "make_transform",
+    "AsenPPTripletSampler", "AsenV1TripletSampler", "LabelIndex", "Paper01TripletPool", "RareValueError",
+    "SkippedValue", "check_triplets",
+]

@@ -1,0 +1,257 @@
+"""torch Datasets over ASEN-format items and image folders, and the image transforms.
+
+Preprocessing follows the reference implementations (reference-implementations §2 "Backbone", §3, §6): resize
+the shorter side, centre-crop a square, a horizontal flip for training only, ImageNet normalisation. Images are
+loaded with PIL and converted to RGB. A missing or unreadable image is an error at load time that names the file
+and, where known, the split-file line that referenced it; a loader never returns ``None`` (§10).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+from torchvision import transforms as T
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "ImageLoadError",
+    "load_rgb",
+    "make_transform",
+    "AttributeImageDataset",
+    "TripletDataset",
+]
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ImageLoadError(OSError):
+    """An image file exists but cannot be decoded (truncated, corrupt, not an image)."""
+
+
+def load_rgb(path, context: str | Callable[[], str] = "") -> Image.Image:
+    """Open an image with PIL, fully decode it and convert it to RGB (never ``None``: reference-implementations §10).
+
+    A missing file raises :class:`FileNotFoundError`, an undecodable one :class:`ImageLoadError`; both messages
+    name the path and add ``context`` (e.g. which split-file line referenced the image; a string, or a callable
+    returning one, evaluated only on error).
+    """
+    path = Path(path)
+
+    def suffix() -> str:
+        c = context() if callable(context) else context
+        return f" ({c})" if c else ""
+
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}{suffix()}")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ImageLoadError(f"cannot decode image {path}{suffix()}: {type(e).__name__}: {e}") from e
+
+
+def make_transform(image_size: int, train: bool, normalize: bool = True) -> Callable[[Image.Image], torch.Tensor]:
+    """The ASEN/CSN preprocessing (reference-implementations §2 "Backbone", §6 "Model").
+
+    ``Resize(image_size)`` of the shorter side (aspect kept) → ``CenterCrop(image_size)`` → horizontal flip
+    (only when ``train``) → ``ToTensor`` → ImageNet mean/std normalisation (skip with ``normalize=False``).
+    Returns a callable PIL image → float tensor ``(3, image_size, image_size)``.
+    """
+    image_size = int(image_size)
+    if image_size < 1:
+        raise ValueError(f"image_size must be a positive integer, got {image_size}")
+    steps: list = [T.Resize(image_size, antialias=True), T.CenterCrop(image_size)]
+    if train:
+        steps.append(T.RandomHorizontalFlip())
+    steps.append(T.ToTensor())
+    if normalize:
+        steps.append(T.Normalize(IMAGENET_MEAN, IMAGENET_STD))
+    return T.Compose(steps)
+
+
+class AttributeImageDataset(Dataset):
+    """Images with one (attribute, value) label each: the query, candidate or training items of a split.
+
+    Items are the rows of the ASEN split files (data-formats §5.1) or of :attr:`FashionAILabels.items` (§5.2).
+
+    Parameters
+    ----------
+    root: folder the ``filenames`` are relative to (for the ASEN data ``data/<DS>``, data-formats §5.1).
+    filenames: relative image paths; position = image id.
+    items: ``int64 (n, 3)`` array ``(image id, attribute index, value index)``.
+    transform: PIL image → tensor (e.g. :func:`make_transform`); default ``ToTensor`` (floats in [0, 1]).
+    cache: keep decoded images in memory as uint8 arrays, so later epochs skip file reading and JPEG
+        decoding. Each DataLoader worker process has its own cache, so either use ``num_workers=0``, or
+        ``persistent_workers=True``, or call :meth:`preload` before the DataLoader starts its workers (they then
+        share the filled cache copy-on-write).
+    source: optional description of where ``filenames`` and ``items`` came from, used in error messages:
+        ``{"filenames": path, "items": path}`` (see :meth:`from_split`).
+
+    ``dataset[i]`` is ``(image tensor, attribute, value, image id)`` for item row ``i``.
+    """
+
+    def __init__(self, root, filenames: Sequence[str], items, transform=None, cache: bool = False,
+                 source: dict | None = None):
+        self.root = Path(root)
+        self.filenames = list(filenames)
+        items = np.asarray(items, dtype=np.int64)
+        if items.size == 0:
+            items = items.reshape(0, 3)
+        if items.ndim != 2 or items.shape[1] != 3:
+            raise ValueError(f"items must have shape (n, 3) (image id, attribute, value); got {items.shape}")
+        if len(items) and (items[:, 0].min() < 0 or items[:, 0].max() >= len(self.filenames)):
+            bad = int(np.flatnonzero((items[:, 0] < 0) | (items[:, 0] >= len(self.filenames)))[0])
+            raise ValueError(
+                f"item row {bad} has image id {items[bad, 0]}, outside the {len(self.filenames)} filenames"
+            )
+        self.items = items
+        self.transform = transform if transform is not None else T.ToTensor()
+        self.cache = cache
+        self._cache: dict[int, np.ndarray] = {}
+        self.source = dict(source or {})
+        # first item row of each image id, for error messages
+        self._row_of_id: dict[int, int] | None = None
+
+    @classmethod
+    def from_split(cls, split, which: str, transform=None, cache: bool = False, image_root=None):
+        """The ``"queries"``, ``"candidates"`` or ``"labels"`` items of an :class:`~fashionlab.datasets.AsenSplit`.
+
+        ``image_root`` defaults to ``split.root`` (the folder the file list is relative to).
+        """
+        items = split.items(which)
+        src = {"filenames": split.files.get("filenames")}
+        if which in split.files:
+            src["items"] = split.files[which]
+        return cls(image_root if image_root is not None else split.root, split.filenames, items,
+                   transform=transform, cache=cache, source=src)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    # -- image access by id ---------------------------------------------------------------------------------------
+    def path(self, image_id: int) -> Path:
+        """Absolute path of image ``image_id``."""
+        return self.root / self.filenames[int(image_id)]
+
+    def _context(self, image_id: int, row: int | None = None) -> str:
+        parts = []
+        fn = self.source.get("filenames")
+        parts.append(f"image id {image_id} = line {image_id + 1} of {fn}" if fn else f"image id {image_id}")
+        if row is None:
+            if self._row_of_id is None:
+                ids = self.items[:, 0]
+                uniq, first = np.unique(ids, return_index=True)
+                self._row_of_id = dict(zip(uniq.tolist(), first.tolist()))
+            row = self._row_of_id.get(int(image_id))
+        it = self.source.get("items")
+        if row is not None and it:
+            parts.append(f"item on line {row + 1} of {it}")
+        elif row is not None:
+            parts.append(f"item row {row}")
+        return "; ".join(parts)
+
+    def get_image(self, image_id: int, row: int | None = None) -> Image.Image:
+        """The decoded RGB PIL image of ``image_id`` (from the cache when enabled)."""
+        image_id = int(image_id)
+        if self.cache:
+            arr = self._cache.get(image_id)
+            if arr is None:
+                arr = np.asarray(load_rgb(self.path(image_id), lambda: self._context(image_id, row)))
+                self._cache[image_id] = arr
+            return Image.fromarray(arr)
+        return load_rgb(self.path(image_id), lambda: self._context(image_id, row))
+
+    def load(self, image_id: int) -> torch.Tensor:
+        """The transformed tensor of image ``image_id`` (used by :class:`TripletDataset`)."""
+        return self.transform(self.get_image(image_id))
+
+    def preload(self) -> "AttributeImageDataset":
+        """Decode every image of the items into the cache now (turns ``cache`` on). Returns ``self``."""
+        self.cache = True
+        for row, image_id in enumerate(self.items[:, 0].tolist()):
+            if image_id not in self._cache:
+                self.get_image(image_id, row)
+        return self
+
+    def verify(self) -> None:
+        """Check that every referenced image file exists; raise :class:`FileNotFoundError` listing the first few."""
+        missing = [(r, i) for r, i in enumerate(self.items[:, 0].tolist()) if not os.path.isfile(self.path(i))]
+        if missing:
+            head = "; ".join(f"{self.path(i)} ({self._context(i, r)})" for r, i in missing[:5])
+            raise FileNotFoundError(f"{len(missing)} of {len(self.items)} images missing, e.g. {head}")
+
+    def __getitem__(self, index: int):
+        row = int(index)
+        if row < 0:
+            row += len(self.items)
+        image_id, attr, value = self.items[row].tolist()
+        return self.transform(self.get_image(image_id, row)), attr, value, image_id
+
+    def __repr__(self) -> str:
+        return (f"AttributeImageDataset({len(self)} items over {len(self.filenames)} images, root={str(self.root)!r}, "
+                f"cache={self.cache})")
+
+
+class TripletDataset(Dataset):
+    """Triplets of images for attribute-specific metric learning (ASEN / ASEN++, reference-implementations §2, §3;
+    paper 01's triplet pool).
+
+    Parameters
+    ----------
+    images: an :class:`AttributeImageDataset` (images are fetched by id through its :meth:`~AttributeImageDataset.load`)
+        or any callable ``image id -> tensor``.
+    triplets: ``int64 (n, 4)`` array ``(anchor id, positive id, negative id, attribute)`` of *image ids*, as
+        returned by the samplers in :mod:`fashionlab.datasets.samplers`, or a sampler itself (anything with a
+        ``triplets(epoch)`` method): then the triplets of epoch 0 are used and :meth:`set_epoch` resamples.
+
+    ``dataset[i]`` is ``(anchor, positive, negative, attribute)``: three image tensors and an int.
+    """
+
+    def __init__(self, images, triplets):
+        if isinstance(images, AttributeImageDataset):
+            self._load = images.load
+        elif callable(images):
+            self._load = images
+        else:
+            raise TypeError("images must be an AttributeImageDataset or a callable image id -> tensor")
+        self.images = images
+        self.sampler = None
+        if hasattr(triplets, "triplets") and callable(triplets.triplets):
+            self.sampler = triplets
+            triplets = triplets.triplets(0)
+        self.epoch = 0
+        self._set(triplets)
+
+    def _set(self, triplets) -> None:
+        t = np.asarray(triplets, dtype=np.int64)
+        if t.size == 0:
+            t = t.reshape(0, 4)
+        if t.ndim != 2 or t.shape[1] != 4:
+            raise ValueError(f"triplets must have shape (n, 4) (anchor, positive, negative, attribute); got {t.shape}")
+        self.triplets = t
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the sampler's triplets of ``epoch`` (deterministic from the sampler's seed and ``epoch``)."""
+        if self.sampler is None:
+            raise RuntimeError("set_epoch needs a sampler; this TripletDataset was given a fixed triplet array")
+        self.epoch = int(epoch)
+        self._set(self.sampler.triplets(self.epoch))
+
+    def set_triplets(self, triplets) -> None:
+        """Replace the triplet array (e.g. freshly sampled for a new epoch)."""
+        self._set(triplets)
+
+    def __len__(self) -> int:
+        return len(self.triplets)
+
+    def __getitem__(self, index: int):
+        a, p, n, attr = self.triplets[int(index)].tolist()
+        return self._load(a), self._load(p), self._load(n), attr
