@@ -1,0 +1,713 @@
+"""Training engine: device choice, seeding, the fit loop, checkpoints and feature extraction.
+
+Every notebook trains through :func:`fit` and embeds images through :func:`extract_features`, so the
+things that are easy to get wrong are done once, here (DESIGN.md, layout: ``engine.py``):
+
+* **Device-agnostic, GPU-ready** (principle 5). :func:`device` picks CUDA, then MPS, then CPU and says
+  which. On CUDA, :func:`fit` turns on mixed precision (``torch.autocast``; bf16 where the GPU has it,
+  else fp16 with a ``GradScaler``) and the ``channels_last`` memory format. On CPU and MPS the default
+  path is plain fp32 with nothing CUDA-only in it; both features can still be asked for explicitly.
+* **Three modes, one code path** (principle 4). The loop does not know the mode: quick, default and full
+  runs differ only in the sizes the experiment passes in.
+* **Honest, repeatable numbers** (principle 6). :func:`fit` reseeds every RNG at the start of each epoch
+  from ``(seed, epoch)``, so the data order, dropout and augmentation of epoch ``e`` do not depend on what
+  ran before. Together with the checkpoint (model, optimizer, scheduler, scaler, history, RNG states)
+  this makes a run stopped after epoch 2 and resumed with ``resume=True`` end with the same weights as a
+  run that never stopped (bitwise on CPU; ``tests/test_engine.py`` checks it).
+
+A minimal use, as a notebook would write it::
+
+    def step(model, batch):                      # batch arrives already on the device
+        images, labels = batch
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        return loss, {"acc": (logits.argmax(1) == labels).float().mean()}
+
+    def batches(epoch):                          # data order is a function of the epoch
+        return DataLoader(train_set, batch_size=64, shuffle=True)
+
+    history = fit(model, step, batches, torch.optim.Adam(model.parameters(), 1e-3), epochs=10,
+                  eval_fn=lambda m, e: {"val_mAP": evaluate(m)}, checkpoint_dir="runs/asen")
+    history.plot()
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "device",
+    "seed_everything",
+    "epoch_seed",
+    "fit",
+    "History",
+    "extract_features",
+    "to_device",
+    "resolve_amp",
+    "load_checkpoint",
+]
+
+_AMP_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# device and seeds
+# ----------------------------------------------------------------------------------------------------------
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def device(prefer: str | torch.device | None = None, verbose: bool = True) -> torch.device:
+    """Pick the device to compute on: CUDA, then Apple MPS, then CPU (DESIGN.md principle 5).
+
+    ``prefer`` (or, when it is ``None``, the environment variable ``FASHIONLAB_DEVICE``) forces a choice:
+    ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"`` for the default order. An explicit
+    choice that this machine cannot honour raises ``RuntimeError`` rather than silently running elsewhere.
+    With ``verbose`` one short line says what was picked, e.g. ``fashionlab: device cpu (no CUDA or MPS
+    found)``.
+    """
+    choice = prefer if prefer is not None else (os.environ.get("FASHIONLAB_DEVICE") or "auto")
+    source = "argument" if prefer is not None else "FASHIONLAB_DEVICE"
+    if isinstance(choice, torch.device):
+        dev = choice
+        why = "as asked"
+    else:
+        text = str(choice).strip().lower()
+        if text in ("", "auto"):
+            if torch.cuda.is_available():
+                dev, why = torch.device("cuda"), "CUDA found"
+            elif _mps_available():
+                dev, why = torch.device("mps"), "Apple MPS found"
+            else:
+                dev, why = torch.device("cpu"), "no CUDA or MPS found"
+        else:
+            try:
+                dev = torch.device(text)
+            except RuntimeError as exc:
+                raise ValueError(f"unknown device {choice!r} (from {source}); use cpu, cuda, cuda:N, mps or auto") from exc
+            why = f"asked for by {source}"
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {str(dev)!r} was asked for ({why}) but CUDA is not available here")
+        index = dev.index if dev.index is not None else torch.cuda.current_device()
+        if index >= torch.cuda.device_count():
+            raise RuntimeError(f"device {str(dev)!r} asked for but only {torch.cuda.device_count()} CUDA device(s) exist")
+        dev = torch.device("cuda", index)
+        why = f"{why}: {torch.cuda.get_device_name(index)}"
+    elif dev.type == "mps" and not _mps_available():
+        raise RuntimeError(f"device 'mps' was asked for ({why}) but Apple MPS is not available here")
+    if verbose:
+        print(f"fashionlab: device {dev} ({why})")
+    return dev
+
+
+_device = device  # fit() and extract_features() take a ``device`` argument that hides the function
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
+    """Seed Python's ``random``, NumPy's global RNG and torch (CPU and every CUDA device) with ``seed``.
+
+    Returns a fresh CPU ``torch.Generator`` seeded with ``seed``: hand it to a ``DataLoader(generator=...)``
+    or ``torch.randperm(..., generator=...)`` when a stream of its own is wanted. With ``deterministic``
+    cuDNN autotuning is turned off and deterministic kernels are preferred (slower on GPU; CPU results are
+    already repeatable). Part of "honest numbers" (DESIGN.md principle 6): a notebook seeds once in its
+    first cells, and :func:`fit` reseeds per epoch.
+    """
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    return torch.Generator().manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The 63-bit seed that :func:`fit` uses for ``epoch`` of a run seeded with ``seed``.
+
+    Derived with NumPy's ``SeedSequence`` so that nearby ``(seed, epoch)`` pairs give unrelated streams.
+    Use it in ``make_batches`` when a private generator is wanted:
+    ``torch.Generator().manual_seed(epoch_seed(seed, epoch))``. Implements the per-epoch reseeding that
+    makes resumed runs repeat uninterrupted ones (DESIGN.md principle 6).
+    """
+    words = np.random.SeedSequence([int(seed) % 2**63, int(epoch)]).generate_state(2, dtype=np.uint32)
+    return int((int(words[0]) << 31) ^ int(words[1])) % 2**63
+
+
+def _seed_epoch(seed: int, epoch: int) -> None:
+    s = epoch_seed(seed, epoch)
+    random.seed(s)
+    np.random.seed(s % 2**32)
+    torch.manual_seed(s)
+
+
+def _rng_state() -> dict:
+    """All global RNG states in plain types and tensors (so ``torch.load(weights_only=True)`` reads them)."""
+    npst = np.random.get_state(legacy=False)
+    state = {
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": npst["bit_generator"],
+            "key": torch.from_numpy(np.asarray(npst["state"]["key"], dtype=np.int64)),
+            "pos": int(npst["state"]["pos"]),
+            "has_gauss": int(npst["has_gauss"]),
+            "gauss": float(npst["gauss"]),
+        },
+        "torch": torch.random.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": n["bit_generator"],
+            "state": {"key": n["key"].numpy().astype(np.uint32), "pos": n["pos"]},
+            "has_gauss": n["has_gauss"],
+            "gauss": n["gauss"],
+        }
+    )
+    torch.random.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# batches, precision
+# ----------------------------------------------------------------------------------------------------------
+def to_device(batch: Any, dev: torch.device | str, channels_last: bool = False, non_blocking: bool = True) -> Any:
+    """Move a batch to ``dev``: tensors, and tensors nested in tuples, lists and dicts; other values pass through.
+
+    With ``channels_last`` 4-d floating-point tensors (image batches) are stored in that memory format
+    (DESIGN.md principle 5: faster convolutions on CUDA tensor cores).
+    """
+    if isinstance(batch, torch.Tensor):
+        out = batch.to(dev, non_blocking=non_blocking)
+        if channels_last and out.dim() == 4 and out.is_floating_point():
+            out = out.contiguous(memory_format=torch.channels_last)
+        return out
+    if isinstance(batch, Mapping):
+        return {k: to_device(v, dev, channels_last, non_blocking) for k, v in batch.items()}
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(to_device(v, dev, channels_last, non_blocking) for v in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, dev, channels_last, non_blocking) for v in batch)
+    return batch
+
+
+def resolve_amp(amp: bool | str | None, dev: torch.device) -> torch.dtype | None:
+    """The autocast dtype that ``amp`` asks for on ``dev``, or ``None`` for plain fp32 (DESIGN.md principle 5).
+
+    ``None`` (auto): bf16 on a CUDA GPU that supports it, fp16 on other CUDA GPUs, off elsewhere.
+    ``False``/``"off"``: off. ``True``: like auto, but on CPU it means bf16. ``"bf16"``/``"fp16"``: that
+    dtype on any device (CPU autocast supports both; fp16 on CPU is mainly for testing the code path).
+    """
+    dev = torch.device(dev)
+    if amp is False or (isinstance(amp, str) and amp.lower() in ("off", "no", "none", "fp32", "false")):
+        return None
+    if isinstance(amp, str):
+        key = amp.lower()
+        if key not in _AMP_DTYPES:
+            raise ValueError(f"amp={amp!r}: expected None (auto), True, False, 'bf16' or 'fp16'")
+        return _AMP_DTYPES[key]
+    if dev.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp is True:
+        return torch.bfloat16 if dev.type == "cpu" else torch.float16
+    return None  # auto off the GPU: plain fp32
+
+
+def _autocast(dev: torch.device, dtype: torch.dtype | None):
+    return torch.autocast(device_type=dev.type, dtype=dtype, enabled=dtype is not None)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# history
+# ----------------------------------------------------------------------------------------------------------
+class History(list):
+    """What :func:`fit` records: a list with one dict per finished epoch.
+
+    Each record has ``epoch`` (1-based), ``loss`` (mean training loss over the epoch's batches), ``lr``
+    (of the first parameter group, at the start of the epoch), ``seconds``, the means of any extra
+    metrics that ``step_fn`` returned (as ``train_<name>``), and whatever ``eval_fn`` returned. When a
+    metric is monitored, ``monitor``, ``mode``, ``best_epoch`` and ``best`` say which epoch was best.
+    ``history["loss"]`` gives a column; ``to_dict``/``from_dict`` round-trip through JSON, so the curves
+    can be stored beside a result and redrawn later (DESIGN.md principle 6: every figure comes from a run).
+    """
+
+    def __init__(self, records: Iterable[Mapping] = (), monitor: str | None = None, mode: str = "max",
+                 best_epoch: int | None = None, best: float | None = None):
+        super().__init__(dict(r) for r in records)
+        self.monitor = monitor
+        self.mode = mode
+        self.best_epoch = best_epoch
+        self.best = best
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return [r.get(key, float("nan")) for r in self]
+        out = super().__getitem__(key)
+        return History(out, self.monitor, self.mode, self.best_epoch, self.best) if isinstance(key, slice) else out
+
+    def keys(self) -> list[str]:
+        """Every metric name recorded in some epoch, in first-seen order."""
+        seen: dict[str, None] = {}
+        for r in self:
+            seen.update(dict.fromkeys(r))
+        return list(seen)
+
+    @property
+    def last(self) -> dict:
+        """The record of the last finished epoch (empty dict before any)."""
+        return self[-1] if len(self) else {}
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict: ``{"records": [...], "monitor", "mode", "best_epoch", "best"}``."""
+        return {"records": [dict(r) for r in self], "monitor": self.monitor, "mode": self.mode,
+                "best_epoch": self.best_epoch, "best": self.best}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "History":
+        """Inverse of :meth:`to_dict`. A plain list of records is accepted too."""
+        if isinstance(d, (list, tuple)):
+            return cls(d)
+        return cls(d.get("records", ()), d.get("monitor"), d.get("mode", "max"), d.get("best_epoch"), d.get("best"))
+
+    def __repr__(self) -> str:
+        best = f", best {self.monitor}={self.best:.4g} at epoch {self.best_epoch}" if self.best_epoch else ""
+        return f"History({len(self)} epochs, keys={self.keys()}{best})"
+
+    def plot(self, keys: Iterable[str] | None = None, title: str | None = None):
+        """Plot training loss (left) and the other recorded metrics (right) against the epoch; returns the figure.
+
+        ``keys`` picks the metrics of the right panel (default: every numeric key except epoch, loss, lr and
+        seconds). The best epoch, when known, is marked. Uses matplotlib; call ``plt.show()`` or let Jupyter
+        display the returned figure.
+        """
+        import matplotlib.pyplot as plt
+
+        epochs = self["epoch"]
+        skip = {"epoch", "loss", "lr", "seconds"}
+        if keys is None:
+            keys = [k for k in self.keys() if k not in skip
+                    and all(isinstance(r.get(k, 0.0), (int, float)) for r in self)]
+        keys = list(keys)
+        ncols = 2 if keys else 1
+        fig, axes = plt.subplots(1, ncols, figsize=(5.0 * ncols, 3.4), squeeze=False)
+        ax = axes[0, 0]
+        ax.plot(epochs, self["loss"], marker="o", label="train loss")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_title("training loss")
+        ax.grid(alpha=0.3)
+        if keys:
+            ax2 = axes[0, 1]
+            for k in keys:
+                ax2.plot(epochs, self[k], marker="o", label=k)
+            if self.best_epoch is not None:
+                ax2.axvline(self.best_epoch, color="grey", ls="--", lw=1, label=f"best ({self.monitor})")
+            ax2.set_xlabel("epoch")
+            ax2.set_title("metrics")
+            ax2.grid(alpha=0.3)
+            ax2.legend(fontsize=8)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+        return fig
+
+
+# ----------------------------------------------------------------------------------------------------------
+# checkpoints
+# ----------------------------------------------------------------------------------------------------------
+def _atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, map_location: Any = "cpu") -> dict:
+    """Read a checkpoint written by :func:`fit` (``last.pt`` or ``best.pt``); load its weights into ``model`` if given.
+
+    Returns the checkpoint dict (``model``, ``epoch``, ``history`` and, for ``last.pt``, ``optimizer``,
+    ``scheduler``, ``scaler``, ``rng``). Only plain tensors and containers are unpickled
+    (``weights_only=True``). Use it to evaluate the best model of an earlier run (principle 6: numbers
+    come from a saved, re-loadable model).
+    """
+    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
+    if model is not None:
+        model.load_state_dict(ckpt["model"])
+    return ckpt
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "_orig_mod", model)  # torch.compile wrapper
+
+
+# ----------------------------------------------------------------------------------------------------------
+# fit
+# ----------------------------------------------------------------------------------------------------------
+def _progress_default() -> bool:
+    return os.environ.get("FASHIONLAB_PROGRESS", "1").strip().lower() not in ("0", "false", "off", "no")
+
+
+def _split_step_output(out: Any) -> tuple[torch.Tensor, Mapping]:
+    if isinstance(out, torch.Tensor):
+        return out, {}
+    if isinstance(out, Mapping):
+        if "loss" not in out:
+            raise TypeError("step_fn returned a dict without a 'loss' entry")
+        return out["loss"], {k: v for k, v in out.items() if k != "loss"}
+    if isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[0], torch.Tensor):
+        return out[0], (out[1] or {})
+    raise TypeError("step_fn must return a loss tensor, (loss, dict of metrics) or a dict with 'loss'; "
+                    f"got {type(out).__name__}")
+
+
+def _as_float(v: Any) -> float:
+    return float(v.detach().float().mean().item()) if isinstance(v, torch.Tensor) else float(v)
+
+
+def _improved(value: float, best: float | None, mode: str) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    if best is None:
+        return True
+    return value > best if mode == "max" else value < best
+
+
+def fit(
+    model: nn.Module,
+    step_fn: Callable[[nn.Module, Any], Any],
+    make_batches: Callable[[int], Iterable] | Iterable,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    *,
+    scheduler: Any = None,
+    scheduler_interval: str = "epoch",
+    device: torch.device | str | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    amp: bool | str | None = None,
+    channels_last: bool | None = None,
+    grad_clip: float | None = None,
+    seed: int = 0,
+    eval_fn: Callable[[nn.Module, int], Mapping[str, float]] | None = None,
+    monitor: str | None = None,
+    mode: str = "max",
+    restore_best: bool = False,
+    progress: bool | None = None,
+    verbose: bool = True,
+) -> History:
+    """Train ``model`` for ``epochs`` epochs and return the :class:`History` (DESIGN.md layout, ``engine.py``).
+
+    Arguments, in the order a reader meets them:
+
+    * ``step_fn(model, batch)`` computes the loss of one batch (already moved to the device) and returns
+      the loss tensor, or ``(loss, {"acc": ..., ...})``; extra metrics are averaged over the epoch and
+      recorded as ``train_<name>``. The loop does backward, clipping, the optimizer step and AMP scaling.
+    * ``make_batches(epoch)`` returns the batches of epoch ``epoch`` (0-based), e.g. a ``DataLoader`` or a
+      list of tensors. A plain iterable (a ``DataLoader``) is accepted too and iterated every epoch. Every
+      RNG is reseeded from ``(seed, epoch)`` just before it is called, so a shuffling ``DataLoader``,
+      dropout and random augmentation are a function of the epoch only (resumable, principle 6). A
+      ``DataLoader`` must be iterated afresh each epoch for this: no ``persistent_workers``.
+    * ``scheduler`` is stepped once per epoch (``scheduler_interval="epoch"``) or after every optimizer
+      step (``"step"``); ``ReduceLROnPlateau`` gets the monitored metric (or the training loss).
+    * ``device``: default :func:`device` (CUDA, MPS, CPU); the model is moved there.
+    * ``amp``: mixed precision, see :func:`resolve_amp`; default on for CUDA only (principle 5).
+      ``channels_last``: default on for CUDA only.
+    * ``checkpoint_dir``: after every epoch ``last.pt`` holds model, optimizer, scheduler, scaler, epoch,
+      history and RNG states; ``best.pt`` holds the weights of the best epoch by ``monitor``.
+      ``resume=True`` continues from ``last.pt`` when it exists (else it starts afresh) and ends where an
+      uninterrupted run ends. Build model, optimizer and scheduler the same way as for the first run.
+    * ``eval_fn(model, epoch)`` runs after each epoch in ``eval`` mode without gradients and returns a dict
+      of metrics (e.g. ``{"val_mAP": 61.2}``), recorded in the history. ``monitor`` (default: its first
+      key) with ``mode`` ``"max"``/``"min"`` picks the best epoch; ``restore_best`` loads its weights into
+      ``model`` at the end.
+    * Each history record's ``seconds`` is the epoch's wall time including ``eval_fn``.
+    * ``progress``: a tqdm bar per epoch with the running loss (default on unless the environment variable
+      ``FASHIONLAB_PROGRESS=0``); ``verbose``: one summary line per epoch (without timings, so notebook
+      outputs stay clean).
+    """
+    from tqdm.auto import tqdm
+
+    if mode not in ("max", "min"):
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    if scheduler_interval not in ("epoch", "step"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+    dev = device if isinstance(device, torch.device) else _device(device, verbose=False)
+    amp_dtype = resolve_amp(amp, dev)
+    use_cl = (dev.type == "cuda") if channels_last is None else bool(channels_last)
+    use_scaler = amp_dtype == torch.float16
+    scaler = torch.amp.GradScaler(dev.type, enabled=use_scaler) if use_scaler else None
+    progress = _progress_default() if progress is None else progress
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+    model.to(dev)
+    if use_cl:
+        model.to(memory_format=torch.channels_last)
+    _move_optimizer_state(optimizer, dev)
+
+    ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if ckdir is not None:
+        ckdir.mkdir(parents=True, exist_ok=True)
+    history = History(monitor=monitor, mode=mode)
+    start = 0
+    best_state: dict | None = None
+
+    if resume:
+        if ckdir is None:
+            raise ValueError("resume=True needs checkpoint_dir")
+        last = ckdir / "last.pt"
+        if last.exists():
+            ckpt = torch.load(last, map_location="cpu", weights_only=True)  # load_state_dict moves to dev
+            if int(ckpt.get("seed", seed)) != int(seed):
+                warnings.warn(f"resuming a run that was seeded with {ckpt['seed']} using seed={seed}: "
+                              "the remaining epochs will not match an uninterrupted run")
+            _unwrap(model).load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            if scheduler is not None and ckpt.get("scheduler") is not None:
+                scheduler.load_state_dict(ckpt["scheduler"])
+            if scaler is not None and ckpt.get("scaler") is not None:
+                scaler.load_state_dict(ckpt["scaler"])
+            history = History.from_dict(ckpt["history"])
+            history.mode = mode
+            history.monitor = history.monitor or monitor
+            start = int(ckpt["epoch"])
+            _set_rng_state(ckpt["rng"])
+            if restore_best and (ckdir / "best.pt").exists():
+                best_state = torch.load(ckdir / "best.pt", map_location="cpu", weights_only=True)["model"]
+            if verbose:
+                print(f"fashionlab: resuming from {last.name} after epoch {start} of {epochs}")
+        elif verbose:
+            print(f"fashionlab: no {last.name} in checkpoint_dir yet; starting from epoch 1")
+
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        _seed_epoch(seed, epoch)
+        model.train()
+        lr = float(optimizer.param_groups[0]["lr"])
+        batches = make_batches(epoch) if callable(make_batches) else make_batches
+        total = None
+        try:
+            total = len(batches)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                   disable=not progress, dynamic_ncols=True)
+        loss_sum = torch.zeros((), dtype=torch.float32 if dev.type == "mps" else torch.float64, device=dev)
+        extra_sums: dict[str, Any] = {}  # tensors stay on the device: no GPU sync per step
+        n = 0
+        for batch in bar:
+            batch = to_device(batch, dev, channels_last=use_cl)
+            with _autocast(dev, amp_dtype):
+                loss, extras = _split_step_output(step_fn(model, batch))
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                if grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                if grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+            if scheduler is not None and scheduler_interval == "step" and not plateau:
+                scheduler.step()
+            loss_sum += loss.detach().to(loss_sum.dtype)
+            for k, v in extras.items():
+                v = v.detach().float().mean() if isinstance(v, torch.Tensor) else float(v)
+                extra_sums[f"train_{k}"] = extra_sums.get(f"train_{k}", 0.0) + v
+            n += 1
+            if progress and (n % 10 == 1 or n == total):
+                bar.set_postfix(loss=f"{loss_sum.item() / n:.4f}")
+        bar.close()
+        if n == 0:
+            raise ValueError(f"make_batches({epoch}) gave no batches")
+        mean_loss = loss_sum.item() / n
+        if not math.isfinite(mean_loss):
+            raise FloatingPointError(f"training loss is {mean_loss} in epoch {epoch + 1}; lower the learning "
+                                     "rate, check the data, or turn amp off")
+
+        record: dict[str, Any] = {"epoch": epoch + 1, "loss": mean_loss, "lr": lr}
+        record.update({k: _as_float(v) / n for k, v in extra_sums.items()})
+
+        improved = False
+        if eval_fn is not None:
+            was_training = model.training
+            model.eval()
+            with torch.no_grad():
+                metrics = dict(eval_fn(model, epoch) or {})
+            model.train(was_training)
+            record.update({k: _as_float(v) if isinstance(v, (torch.Tensor, int, float)) else v
+                           for k, v in metrics.items()})
+            if history.monitor is None and metrics:
+                history.monitor = next(iter(metrics))
+            if history.monitor is not None:
+                if history.monitor not in record:
+                    raise KeyError(f"monitor {history.monitor!r} is not among the metrics eval_fn returned: "
+                                   f"{sorted(metrics)}")
+                value = record[history.monitor]
+                if _improved(value, history.best, mode):
+                    improved = True
+                    history.best, history.best_epoch = float(value), epoch + 1
+        if scheduler is not None and (scheduler_interval == "epoch" or plateau):
+            if plateau:
+                scheduler.step(record.get(history.monitor, mean_loss) if history.monitor else mean_loss)
+            else:
+                scheduler.step()
+        record["seconds"] = time.perf_counter() - t0
+        history.append(record)
+
+        if improved:
+            if restore_best:
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in _unwrap(model).state_dict().items()}
+            if ckdir is not None:
+                _atomic_save({"model": _unwrap(model).state_dict(), "epoch": epoch + 1,
+                              "metrics": {k: v for k, v in record.items() if isinstance(v, (int, float))},
+                              "history": history.to_dict()}, ckdir / "best.pt")
+        if ckdir is not None:
+            _atomic_save({
+                "model": _unwrap(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "epoch": epoch + 1,
+                "seed": int(seed),
+                "history": history.to_dict(),
+                "rng": _rng_state(),
+            }, ckdir / "last.pt")
+        if verbose:
+            print(_summary_line(record, epochs, history.monitor if improved else None))
+
+    if restore_best and best_state is not None:
+        _unwrap(model).load_state_dict(best_state)
+    return history
+
+
+def _summary_line(record: Mapping, epochs: int, best_key: str | None) -> str:
+    parts = [f"epoch {record['epoch']}/{epochs}", f"loss {record['loss']:.4f}"]
+    for k, v in record.items():
+        if k in ("epoch", "loss", "lr", "seconds") or not isinstance(v, (int, float)):
+            continue
+        parts.append(f"{k} {v:.4g}" + (" *" if k == best_key else ""))
+    return "  ".join(parts)
+
+
+def _move_optimizer_state(optimizer: torch.optim.Optimizer, dev: torch.device) -> None:
+    for state in optimizer.state.values():
+        for k, v in state.items():
+            if isinstance(v, torch.Tensor) and v.device != dev and k != "step":
+                state[k] = v.to(dev)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# inference
+# ----------------------------------------------------------------------------------------------------------
+def _modules_of(model_fn: Any) -> list[nn.Module]:
+    if isinstance(model_fn, nn.Module):
+        return [model_fn]
+    owner = getattr(model_fn, "__self__", None)  # a bound method such as net.embed
+    return [owner] if isinstance(owner, nn.Module) else []
+
+
+def _cat(chunks: list[Any]) -> Any:
+    first = chunks[0]
+    if isinstance(first, torch.Tensor):
+        return torch.cat(chunks, 0)
+    if isinstance(first, Mapping):
+        return {k: _cat([c[k] for c in chunks]) for k in first}
+    if isinstance(first, (tuple, list)):
+        return type(first)(_cat([c[i] for c in chunks]) for i in range(len(first)))
+    raise TypeError(f"model_fn returned {type(first).__name__}; expected a tensor, tuple or dict of tensors")
+
+
+def _post(out: Any, out_device: torch.device | None) -> Any:
+    if isinstance(out, torch.Tensor):
+        out = out.float() if out.is_floating_point() else out
+        return out.to(out_device) if out_device is not None else out
+    if isinstance(out, Mapping):
+        return {k: _post(v, out_device) for k, v in out.items()}
+    if isinstance(out, (tuple, list)):
+        return type(out)(_post(v, out_device) for v in out)
+    return out
+
+
+def extract_features(
+    model_fn: Callable[[Any], Any] | nn.Module,
+    loader: Iterable,
+    device: torch.device | str | None = None,
+    *,
+    model: nn.Module | None = None,
+    amp: bool | str | None = None,
+    channels_last: bool | None = None,
+    out_device: torch.device | str | None = None,
+    progress: bool | None = False,
+) -> Any:
+    """Run ``model_fn`` over every batch of ``loader`` for inference and concatenate the outputs along dim 0.
+
+    The shared first half of every retrieval evaluation (DESIGN.md "Evaluation"): embed queries and
+    candidates once, then rank. Runs under ``torch.inference_mode`` with the model(s) in ``eval`` mode
+    (their previous mode is restored afterwards) and, on CUDA, under autocast (principle 5); outputs are
+    returned as float32, in loader order, on ``out_device`` (default: the compute device, where the
+    vectorised metrics then run).
+
+    ``model_fn`` is a module or any callable. A module receives the batch, or its first element when
+    the batch is a tuple/list (``(images, labels)`` loaders); any other callable receives the whole batch
+    moved to the device, e.g. ``lambda b: net(b[0], b[1])`` for attribute-conditioned embeddings. Modules
+    to put in eval mode are found from ``model_fn`` (a module or a bound method) or given as ``model``.
+    The output may be a tensor, a tuple or a dict of tensors (concatenated element-wise). ``device``
+    defaults to the device of those modules' parameters, else :func:`device`.
+    """
+    from tqdm.auto import tqdm
+
+    modules = _modules_of(model_fn) + ([model] if model is not None else [])
+    if device is None:
+        params = [p for m in modules for p in m.parameters()]
+        dev = params[0].device if params else _device(verbose=False)
+    else:
+        dev = device if isinstance(device, torch.device) else _device(device, verbose=False)
+    amp_dtype = resolve_amp(amp, dev)
+    use_cl = (dev.type == "cuda") if channels_last is None else bool(channels_last)
+    out_dev = torch.device(out_device) if out_device is not None else None
+    progress = _progress_default() if progress is None else progress
+
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.to(dev).eval()
+    chunks = []
+    try:
+        with torch.inference_mode(), _autocast(dev, amp_dtype):
+            for batch in tqdm(loader, desc="features", leave=False, disable=not progress):
+                batch = to_device(batch, dev, channels_last=use_cl)
+                if isinstance(model_fn, nn.Module) and isinstance(batch, (tuple, list)):
+                    out = model_fn(batch[0])
+                else:
+                    out = model_fn(batch)
+                chunks.append(_post(out, out_dev))
+    finally:
+        for m, was in zip(modules, modes):
+            m.train(was)
+    if not chunks:
+        raise ValueError("extract_features: the loader gave no batches")
+    return _cat(chunks)

@@ -1,0 +1,28 @@
+"""Models of fashionlab, one module per idea (DESIGN.md principle 1).
+
+``backbones``: feature-map extractors truncated where the papers truncate them (ResNet-18/34/50 after
+layer3, VGG16 before pool5, AlexNet after pool5), :class:`SmallCNN` for quick runs on a CPU, and
+:class:`GlobalPoolEmbedding`, the simplest embedding network. The paper-specific models (recognition
+heads, CSN, ASEN, part-guided search, M3-Net, HLS) live in their own modules beside it.
+"""
+from .backbones import (
+    BACKBONES,
+    Backbone,
+    GlobalPoolEmbedding,
+    SmallCNN,
+    backbone,
+    output_size,
+    pretrained_weights_candidates,
+    pretrained_weights_file,
+)
+
+__all__ = [
+    "BACKBONES",
+    "Backbone",
+    "GlobalPoolEmbedding",
+    "SmallCNN",
+    "backbone",
+    "output_size",
+    "pretrained_weights_candidates",
+    "pretrained_weights_file",
+]

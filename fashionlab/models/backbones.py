@@ -1,0 +1,431 @@
+"""Feature-map backbones, truncated where the papers truncate them, and the simplest embedding network.
+
+The papers put their heads on a convolutional feature map, not on an ImageNet classifier
+(``../reference/reference-implementations.md`` §2, §3, §6; the paper texts for VGG16 and AlexNet):
+
+================  =========================  ==========================================  ========================
+name              default stage              used by                                     map at 224 px
+================  =========================  ==========================================  ========================
+``resnet50``      ``layer3``                 ASEN, ASEN++ global branch (§2, §3)         1024 x 14 x 14
+``resnet34``      ``layer3``                 ASEN++ local branch, on 112 px crops (§3)   256 x 14 x 14 (7x7 @112)
+``resnet18``      ``layer3``                 CSN, on 112 px images (§6)                  256 x 14 x 14 (7x7 @112)
+``vgg16``         ``conv5`` (before pool5)   multi-column recognition (paper 01)         512 x 14 x 14
+``alexnet``       ``features`` (after pool5) part-guided search (paper 04)               256 x 6 x 6
+``smallcnn``      (whole net)                quick/default modes on a laptop CPU         128 x 14 x 14 (4x4 @64)
+================  =========================  ==========================================  ========================
+
+``vgg16_bn`` is offered beside ``vgg16`` because plain VGG trains poorly from scratch, which is what every
+mode without downloaded weights does. Which backbone a mode uses is the experiment's choice (DESIGN.md
+principle 4: the mode changes sizes, never the logic); ``full`` mode on a GPU uses the papers' ones.
+
+Weights: ``pretrained=False`` (the default) builds torchvision's architecture with ``weights=None``.
+``pretrained=True`` loads torchvision's ImageNet file from ``weights_path`` or from the torch hub cache,
+``torch.hub.get_dir()/checkpoints/<file>``, and never downloads: without the file it raises
+``FileNotFoundError`` that names the file and the folder to put it in (:func:`pretrained_weights_file`).
+"""
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "backbone",
+    "Backbone",
+    "SmallCNN",
+    "GlobalPoolEmbedding",
+    "BACKBONES",
+    "output_size",
+    "pretrained_weights_file",
+    "pretrained_weights_candidates",
+]
+
+#: name -> (stages offered, default stage). Stages are listed in order of depth.
+BACKBONES: dict[str, tuple[tuple[str, ...], str | None]] = {
+    "resnet18": (("layer1", "layer2", "layer3", "layer4"), "layer3"),
+    "resnet34": (("layer1", "layer2", "layer3", "layer4"), "layer3"),
+    "resnet50": (("layer1", "layer2", "layer3", "layer4"), "layer3"),
+    "vgg16": (("conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "conv4", "pool4", "conv5", "pool5"), "conv5"),
+    "vgg16_bn": (("conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "conv4", "pool4", "conv5", "pool5"), "conv5"),
+    "alexnet": (("conv1", "conv2", "conv3", "conv4", "conv5", "features"), "features"),
+    "smallcnn": (("features",), "features"),
+}
+
+# torchvision Weights enum members for each architecture, preferred first. For ResNet-50 the papers'
+# (ASEN, ASEN++) original ImageNet weights are IMAGENET1K_V1; torchvision's newer V2 recipe is accepted too.
+_WEIGHTS = {
+    "resnet18": ("ResNet18_Weights", ("IMAGENET1K_V1",)),
+    "resnet34": ("ResNet34_Weights", ("IMAGENET1K_V1",)),
+    "resnet50": ("ResNet50_Weights", ("IMAGENET1K_V1", "IMAGENET1K_V2")),
+    "vgg16": ("VGG16_Weights", ("IMAGENET1K_V1",)),
+    "vgg16_bn": ("VGG16_BN_Weights", ("IMAGENET1K_V1",)),
+    "alexnet": ("AlexNet_Weights", ("IMAGENET1K_V1",)),
+}
+
+_ALIASES = {"resnet-18": "resnet18", "resnet-34": "resnet34", "resnet-50": "resnet50", "vgg": "vgg16",
+            "vgg-16": "vgg16", "vgg16-bn": "vgg16_bn", "small": "smallcnn", "small_cnn": "smallcnn"}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# output size arithmetic
+# ----------------------------------------------------------------------------------------------------------
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _window(size: tuple[int, int], k, s, p, d=1, ceil=False) -> tuple[int, int]:
+    k, s, p, d = _pair(k), _pair(s), _pair(p), _pair(d)
+    out = []
+    for i in range(2):
+        num = size[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1
+        o = (-(-num // s[i]) if ceil else num // s[i]) + 1
+        if ceil and (o - 1) * s[i] >= size[i] + p[i]:  # PyTorch: the last window must start inside the input
+            o -= 1
+        out.append(o)
+    return out[0], out[1]
+
+
+_SIZE_KEEPING = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Dropout, nn.Dropout2d, nn.Identity,
+                 nn.GroupNorm, nn.LeakyReLU, nn.Tanh, nn.Sigmoid)
+
+
+def _analytic_size(module: nn.Module, size: tuple[int, int]) -> tuple[int, int] | None:
+    """Spatial output size by arithmetic, or ``None`` when a layer type is not known here."""
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    if isinstance(module, nn.Conv2d):
+        if isinstance(module.padding, str):
+            return None
+        return _window(size, module.kernel_size, module.stride, module.padding, module.dilation)
+    if isinstance(module, nn.MaxPool2d):
+        return _window(size, module.kernel_size, module.stride, module.padding, module.dilation, module.ceil_mode)
+    if isinstance(module, nn.AvgPool2d):
+        return _window(size, module.kernel_size, module.stride, module.padding, 1, module.ceil_mode)
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        out = _pair(module.output_size) if module.output_size is not None else size
+        return (out[0] or size[0], out[1] or size[1])
+    if isinstance(module, _SIZE_KEEPING):
+        return size
+    if isinstance(module, BasicBlock):
+        return _analytic_size(module.conv2, _analytic_size(module.conv1, size))
+    if isinstance(module, Bottleneck):
+        return _analytic_size(module.conv3, _analytic_size(module.conv2, _analytic_size(module.conv1, size)))
+    if isinstance(module, nn.Sequential):
+        for child in module:
+            size = _analytic_size(child, size)
+            if size is None:
+                return None
+        return size
+    return None
+
+
+def output_size(model: nn.Module, input_size: int | tuple[int, int]) -> tuple[int, int]:
+    """Height and width of the feature map that ``model`` gives for an ``input_size`` image (int or (H, W)).
+
+    Computed by arithmetic over the layers (no forward pass) for the backbones of this module; for other
+    layer types a forward pass of one blank image in ``eval`` mode (``model`` is left as it was) gives
+    the answer. E.g. ``output_size(backbone("resnet50"), 224) == (14, 14)``. Heads size themselves with it,
+    so one model definition serves every mode's image size (DESIGN.md principle 4).
+    """
+    size = _pair(input_size)
+    got = _analytic_size(model, size)
+    if got is not None:
+        return got
+    p = next(model.parameters(), None)
+    x = torch.zeros(1, getattr(model, "in_channels", 3), *size,
+                    device=p.device if p is not None else "cpu", dtype=p.dtype if p is not None else None)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            y = model(x)
+    finally:
+        model.train(was)
+    return int(y.shape[-2]), int(y.shape[-1])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# modules
+# ----------------------------------------------------------------------------------------------------------
+class Backbone(nn.Sequential):
+    """A truncated CNN: a ``Sequential`` of named layers mapping ``(B, 3, H, W)`` to ``(B, C, h, w)``.
+
+    Attributes: ``out_channels`` (C), ``name`` and ``stage`` (where it was cut), ``stride`` (the total
+    downsampling, so ``h ≈ H / stride``). ``output_size(input_size)`` gives ``(h, w)`` exactly and
+    ``output_shape(input_size)`` gives ``(C, h, w)``. Layer names follow torchvision's (``conv1``,
+    ``layer3``, ...; ``features.0`` ... for VGG/AlexNet), so ImageNet state dicts load into the prefix.
+    Plain PyTorch layers: it runs on whatever device it is moved to (DESIGN.md principle 5).
+    """
+
+    def __init__(self, layers: "OrderedDict[str, nn.Module]", out_channels: int, name: str, stage: str | None,
+                 in_channels: int = 3):
+        super().__init__(layers)
+        self.out_channels = int(out_channels)
+        self.in_channels = int(in_channels)
+        self.name = name
+        self.stage = stage
+        self.stride = self._stride()
+
+    def _stride(self) -> int:
+        probe = 4096  # large and a multiple of every stride used here: the ratio is the total stride
+        h, _ = output_size(self, probe) if _analytic_size(self, (probe, probe)) is not None else (None, None)
+        return round(probe / h) if h else 0
+
+    def output_size(self, input_size: int | tuple[int, int]) -> tuple[int, int]:
+        """``(h, w)`` of the feature map for an input of ``input_size`` pixels (int or ``(H, W)``)."""
+        return output_size(self, input_size)
+
+    def output_shape(self, input_size: int | tuple[int, int]) -> tuple[int, int, int]:
+        """``(out_channels, h, w)`` for an input of ``input_size`` pixels."""
+        return (self.out_channels, *self.output_size(input_size))
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, stage={self.stage!r}, out_channels={self.out_channels}, stride={self.stride}"
+
+
+def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(OrderedDict(
+        conv=nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        bn=nn.BatchNorm2d(cout),
+        relu=nn.ReLU(inplace=True),
+    ))
+
+
+class SmallCNN(Backbone):
+    """A five-block conv-BN-ReLU network for ``quick`` and ``default`` modes (DESIGN.md principle 4).
+
+    Blocks have widths ``w, 2w, 2w, 4w, 4w`` and strides ``2, 2, 1, 2, 2``: total stride 16, so 64, 96 and
+    128 px inputs give 4x4, 6x6 and 8x8 maps, the same role as ResNet-50's 14x14 map at 224 px. With the
+    default ``width=32``: 128 output channels and about 278k parameters (``width=16``: 64 channels, 70k).
+    Kaiming-initialised; trains from scratch in minutes on a laptop CPU.
+    """
+
+    def __init__(self, width: int = 32, in_channels: int = 3):
+        w = int(width)
+        plan = [(w, 2), (2 * w, 2), (2 * w, 1), (4 * w, 2), (4 * w, 2)]
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        cin = in_channels
+        for i, (cout, stride) in enumerate(plan, start=1):
+            layers[f"block{i}"] = _conv_bn_relu(cin, cout, stride)
+            cin = cout
+        super().__init__(layers, out_channels=cin, name="smallcnn", stage="features", in_channels=in_channels)
+        self.width = w
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+
+
+class GlobalPoolEmbedding(nn.Module):
+    """backbone -> global average pool -> linear -> (optional) L2 normalisation: the simplest embedding net.
+
+    The triplet baseline of the retrieval tables (TriNet in notebook 02; the ``w/o attention`` rows of
+    notebook 03) and the embedding of CSN before its masks (§6: AvgPool -> FC 256 -> 64). ``forward(x)``
+    returns ``(B, dim)``; ``features(x)`` the backbone's map; ``pool(x)`` the pooled ``(B, C)`` vector.
+    """
+
+    def __init__(self, backbone: nn.Module, dim: int, normalize: bool = True, in_features: int | None = None):
+        super().__init__()
+        in_features = in_features if in_features is not None else getattr(backbone, "out_channels", None)
+        if in_features is None:
+            raise ValueError("GlobalPoolEmbedding: the backbone has no out_channels attribute; pass in_features=")
+        self.backbone = backbone
+        self.fc = nn.Linear(int(in_features), int(dim))
+        self.dim = int(dim)
+        self.normalize = bool(normalize)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.adaptive_avg_pool2d(self.backbone(x), 1).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.fc(self.pool(x))
+        return F.normalize(z, dim=1) if self.normalize else z
+
+
+# ----------------------------------------------------------------------------------------------------------
+# pretrained weight files
+# ----------------------------------------------------------------------------------------------------------
+def _canonical(name: str) -> str:
+    key = str(name).strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BACKBONES)}")
+    return key
+
+
+def pretrained_weights_candidates(name: str) -> list[tuple[str, str]]:
+    """``[(weights enum name, file name), ...]`` of torchvision's ImageNet files for ``name``, preferred first.
+
+    File names are taken from the URLs of torchvision's ``Weights`` enums, e.g. ``("IMAGENET1K_V1",
+    "resnet50-0676ba61.pth")``, so they match what ``torch.hub`` would have cached. For ResNet-50 the
+    papers' original weights (V1) come first (reference-implementations §2, §3).
+    """
+    key = _canonical(name)
+    if key not in _WEIGHTS:
+        raise ValueError(f"backbone {name!r} has no ImageNet weights (it is trained from scratch)")
+    import torchvision.models as tvm
+
+    enum_name, members = _WEIGHTS[key]
+    enum = getattr(tvm, enum_name)
+    return [(m, os.path.basename(urlparse(getattr(enum, m).url).path)) for m in members]
+
+
+def pretrained_weights_file(name: str, which: str | None = None) -> Path:
+    """Where ``pretrained=True`` expects the ImageNet file: ``torch.hub.get_dir()/checkpoints/<file>``.
+
+    ``which`` picks a torchvision weights version (e.g. ``"IMAGENET1K_V2"``); default: the preferred one.
+    Set ``TORCH_HOME`` (or call ``torch.hub.set_dir``) to move the folder. Nothing is downloaded at run
+    time (DESIGN.md: data and weights are never fetched by the code); ``full`` mode tells the user where to
+    put the file instead.
+    """
+    cands = pretrained_weights_candidates(name)
+    if which is not None:
+        cands = [c for c in cands if c[0] == which.upper()]
+        if not cands:
+            raise ValueError(f"{name}: unknown weights {which!r}; known: {[c[0] for c in pretrained_weights_candidates(name)]}")
+    return Path(torch.hub.get_dir()) / "checkpoints" / cands[0][1]
+
+
+def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.PathLike | None) -> Path:
+    if weights_path is not None:
+        path = Path(weights_path).expanduser()
+        if path.is_dir():
+            for _, fname in pretrained_weights_candidates(name):
+                if (path / fname).is_file():
+                    return path / fname
+            want = pretrained_weights_candidates(name)[0][1]
+            raise FileNotFoundError(f"{name}: no ImageNet weight file in {path}; expected {want!r} there")
+        if not path.is_file():
+            raise FileNotFoundError(f"{name}: weights_path {str(path)!r} does not exist")
+        return path
+    which = pretrained.upper() if isinstance(pretrained, str) else None
+    cands = pretrained_weights_candidates(name)
+    if which is not None:
+        cands = [c for c in cands if c[0] == which]
+        if not cands:
+            raise ValueError(f"{name}: unknown weights {pretrained!r}; known: "
+                             f"{[c[0] for c in pretrained_weights_candidates(name)]}")
+    folder = Path(torch.hub.get_dir()) / "checkpoints"
+    for _, fname in cands:
+        if (folder / fname).is_file():
+            return folder / fname
+    import torchvision.models as tvm
+
+    enum = getattr(tvm, _WEIGHTS[_canonical(name)][0])
+    first_member, first_file = cands[0]
+    others = "".join(f" or {f!r} ({m})" for m, f in cands[1:])
+    raise FileNotFoundError(
+        f"ImageNet weights for {name} not found: put the file {first_file!r}{others} into the folder "
+        f"{str(folder)!r} (torch.hub.get_dir()/checkpoints; set TORCH_HOME to move it), or pass "
+        f"weights_path=. fashionlab never downloads at run time; the file is torchvision's "
+        f"{enum.__name__}.{first_member}, {getattr(enum, first_member).url}. Without weights use pretrained=False."
+    )
+
+
+def _load_state_dict(path: Path) -> dict:
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    elif isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
+        sd = sd["model"]
+    return sd
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the factory
+# ----------------------------------------------------------------------------------------------------------
+def backbone(name: str, stage: str | None = None, pretrained: bool | str = False,
+             weights_path: str | os.PathLike | None = None, **kwargs) -> Backbone:
+    """A feature-map extractor ``name`` cut after ``stage``, with ``.out_channels`` and ``.output_size(px)``.
+
+    ``name``: ``resnet18``, ``resnet34``, ``resnet50`` (stages ``layer1``..``layer4``, default ``layer3`` as
+    in ASEN/ASEN++/CSN); ``vgg16``/``vgg16_bn`` (``convK`` ends at block K's last ReLU, ``poolK`` after
+    its max-pool; default ``conv5`` = "all layers before Pool5" of paper 01); ``alexnet`` (``conv1``..
+    ``conv5`` after each ReLU, default ``features`` = after pool5, paper 04); ``smallcnn`` (keyword
+    ``width``, see :class:`SmallCNN`). ``pretrained=True`` (or a weights version such as
+    ``"IMAGENET1K_V2"``) loads torchvision's ImageNet file from ``weights_path`` (file or folder) or the
+    torch hub cache and never downloads (module docstring). Implements DESIGN.md principles 4 and 5:
+    the same factory serves every mode, and the result runs on any device.
+    """
+    key = _canonical(name)
+    stages, default = BACKBONES[key]
+    stage = default if stage is None else str(stage).lower()
+    if stage not in stages:
+        raise ValueError(f"{key}: unknown stage {stage!r}; choose one of {list(stages)}")
+    if key == "smallcnn":
+        if pretrained or weights_path is not None:
+            raise ValueError("smallcnn has no pretrained weights; it is trained from scratch")
+        return SmallCNN(**kwargs)
+    if kwargs:
+        raise TypeError(f"{key}: unexpected arguments {sorted(kwargs)}")
+
+    import torchvision.models as tvm
+
+    load = bool(pretrained) or weights_path is not None
+    if not load and not key.startswith("resnet"):
+        return _features_from_scratch(key, stage)
+    state = _load_state_dict(_find_weights(key, pretrained or True, weights_path)) if load else None
+    full = getattr(tvm, key)(weights=None)
+    if state is not None:
+        full.load_state_dict(state)
+
+    if key.startswith("resnet"):
+        names = ["conv1", "bn1", "relu", "maxpool"] + [f"layer{i}" for i in range(1, 5)]
+        names = names[: names.index(stage) + 1]
+        layers = OrderedDict((n, getattr(full, n)) for n in names)
+        last = layers[stage][-1]
+        out_channels = (last.bn3 if hasattr(last, "bn3") else last.bn2).num_features
+        return Backbone(layers, out_channels, key, stage)
+
+    feats = full.features
+    end = _features_end(key, stage, feats)
+    return _truncated_features(key, stage, feats, end)
+
+
+def _features_end(key: str, stage: str, feats: nn.Sequential) -> int:
+    """Index in torchvision's ``features`` just after ``stage``."""
+    if key.startswith("vgg"):  # five blocks, each ends in a max-pool
+        pools = [i for i, m in enumerate(feats) if isinstance(m, nn.MaxPool2d)]
+        return pools[int(stage[-1]) - 1] + (1 if stage.startswith("pool") else 0)
+    if stage == "features":  # alexnet: conv-relu(-pool) x5
+        return len(feats)
+    convs = [i for i, m in enumerate(feats) if isinstance(m, nn.Conv2d)]
+    return convs[int(stage[-1]) - 1] + 2  # convK ends at the ReLU after the K-th conv
+
+
+def _features_from_scratch(key: str, stage: str) -> Backbone:
+    """VGG/AlexNet without weights: build on the meta device (skipping the initialisation of the 60-120M
+    parameter classifier, which takes most of a second), keep the convolutions, then initialise them as
+    torchvision does (VGG: Kaiming-normal fan-out, zero bias; AlexNet: PyTorch's default)."""
+    import torchvision.models as tvm
+
+    with torch.device("meta"):
+        feats = getattr(tvm, key)(weights=None).features
+    net = _truncated_features(key, stage, feats, _features_end(key, stage, feats)).to_empty(device="cpu")
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d) and key.startswith("vgg"):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_parameters()  # weight 1, bias 0, running stats reset
+        elif isinstance(m, nn.Conv2d):
+            m.reset_parameters()
+    return net
+
+
+def _truncated_features(key: str, stage: str, feats: nn.Sequential, end: int) -> Backbone:
+    kept = list(feats)[:end]
+    out_channels = [m for m in kept if isinstance(m, nn.Conv2d)][-1].out_channels
+    # keep torchvision's keys ("features.0.weight") so ImageNet state dicts map one to one
+    layers = OrderedDict(features=nn.Sequential(OrderedDict((str(i), m) for i, m in enumerate(kept))))
+    return Backbone(layers, out_channels, key, stage)

@@ -1,0 +1,170 @@
+"""Tests of fashionlab.models.backbones: shapes, stages, gradients, weight files (no downloads)."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from fashionlab.models import (
+    BACKBONES,
+    Backbone,
+    GlobalPoolEmbedding,
+    SmallCNN,
+    backbone,
+    output_size,
+    pretrained_weights_file,
+)
+
+# name -> (default stage, channels, map at 224 px) as the papers use them (reference-implementations §2, §3, §6)
+PAPER_DEFAULTS = {
+    "resnet50": ("layer3", 1024, 14),  # ASEN / ASEN++ global branch
+    "resnet34": ("layer3", 256, 14),   # ASEN++ local branch (7x7 at its 112 px crops)
+    "resnet18": ("layer3", 256, 14),   # CSN (7x7 at 112 px)
+    "vgg16": ("conv5", 512, 14),       # paper 01: everything before pool5
+    "alexnet": ("features", 256, 6),   # paper 04: conv5 after the pooling layer
+    "smallcnn": ("features", 128, 14),
+}
+
+
+@pytest.fixture
+def hub_dir(tmp_path):
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        yield tmp_path / "hub"
+    finally:
+        torch.hub.set_dir(old)
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_DEFAULTS))
+def test_default_stage_shapes_at_64px(name):
+    stage, channels, at224 = PAPER_DEFAULTS[name]
+    torch.manual_seed(0)
+    net = backbone(name)
+    assert isinstance(net, Backbone)
+    assert net.stage == stage and net.out_channels == channels
+    assert net.output_size(224) == (at224, at224)  # arithmetic only: no 224 px forward pass
+    with torch.no_grad():
+        y = net.eval()(torch.randn(2, 3, 64, 64))
+    assert tuple(y.shape) == (2, *net.output_shape(64))
+    assert torch.isfinite(y).all()
+
+
+def test_paper_resolutions():
+    assert backbone("resnet18").output_size(112) == (7, 7)  # CSN
+    assert backbone("resnet34").output_size(112) == (7, 7)  # ASEN++ local branch
+    assert backbone("resnet50").output_shape(224) == (1024, 14, 14)  # ASEN
+    assert backbone("resnet50").stride == 16
+
+
+@pytest.mark.parametrize("name", ["resnet18", "alexnet", "vgg16_bn"])
+def test_every_stage_output_size_matches_forward(name):
+    """The arithmetic of output_size agrees with a real forward pass, at an odd size too."""
+    stages, _ = BACKBONES[name]
+    for stage in stages:
+        net = backbone(name, stage).eval()
+        for px in (64, (67, 75)):
+            h, w = (px, px) if isinstance(px, int) else px
+            with torch.no_grad():
+                y = net(torch.zeros(1, 3, h, w))
+            assert tuple(y.shape[1:]) == net.output_shape(px), (name, stage, px)
+            assert y.shape[1] == net.out_channels
+
+
+def test_output_size_falls_back_to_a_forward_pass():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding="same"), torch.nn.Upsample(scale_factor=2))
+    assert output_size(net, 10) == (20, 20)
+    assert net.training  # mode restored
+
+
+def test_resnet_prefix_keeps_torchvision_keys():
+    full = set(torchvision.models.resnet18(weights=None).state_dict())
+    part = set(backbone("resnet18", "layer2").state_dict())
+    assert part <= full and "layer2.1.bn2.running_var" in part and not any(k.startswith("layer3") for k in part)
+
+
+def test_smallcnn_size_and_maps():
+    net = SmallCNN()
+    n = sum(p.numel() for p in net.parameters())
+    assert 100_000 <= n <= 300_000, n
+    assert net.out_channels == 128 and net.stride == 16
+    for px, side in ((64, 4), (96, 6), (128, 8)):
+        assert net.output_size(px) == (side, side)
+    assert tuple(net(torch.randn(2, 3, 96, 96)).shape) == (2, 128, 6, 6)
+    small = backbone("smallcnn", width=16)
+    assert small.out_channels == 64 and sum(p.numel() for p in small.parameters()) < 100_000
+
+
+@pytest.mark.parametrize("name", ["smallcnn", "resnet18"])
+def test_gradients_flow_through_embedding(name):
+    torch.manual_seed(0)
+    net = GlobalPoolEmbedding(backbone(name), dim=16)
+    z = net(torch.randn(4, 3, 64, 64))
+    assert z.shape == (4, 16)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(4))
+    (z[:, 0] - z[:, 1]).pow(2).sum().backward()
+    for pname, p in net.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, pname
+
+
+def test_embedding_without_normalisation_and_pool():
+    net = GlobalPoolEmbedding(SmallCNN(width=8), dim=5, normalize=False)
+    x = torch.randn(3, 3, 64, 64)
+    assert net.pool(x).shape == (3, 32) and net.features(x).shape == (3, 32, 4, 4)
+    assert not torch.allclose(net(x).norm(dim=1), torch.ones(3))
+    plain = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))  # no out_channels attribute
+    with pytest.raises(ValueError, match="in_features"):
+        GlobalPoolEmbedding(plain, dim=2)
+    assert GlobalPoolEmbedding(plain, dim=2, in_features=4)(x).shape == (3, 2)
+
+
+def test_bad_names():
+    with pytest.raises(ValueError, match="unknown backbone"):
+        backbone("resnet101")
+    with pytest.raises(ValueError, match="unknown stage"):
+        backbone("resnet18", "layer5")
+    with pytest.raises(ValueError, match="no pretrained"):
+        backbone("smallcnn", pretrained=True)
+
+
+def test_pretrained_missing_file_names_file_and_folder(hub_dir):
+    with pytest.raises(FileNotFoundError) as err:
+        backbone("resnet50", pretrained=True)
+    msg = str(err.value)
+    assert "resnet50-0676ba61.pth" in msg and "resnet50-11ad3fa6.pth" in msg
+    assert str(hub_dir / "checkpoints") in msg
+    with pytest.raises(FileNotFoundError, match="vgg16-397923af.pth"):
+        backbone("vgg16", pretrained=True)
+    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+        backbone("resnet18", weights_path=hub_dir / "nowhere.pth")
+
+
+def test_pretrained_loads_from_hub_cache_and_weights_path(hub_dir, tmp_path):
+    torch.manual_seed(1)
+    src = torchvision.models.resnet18(weights=None)
+    target = pretrained_weights_file("resnet18")
+    assert target == hub_dir / "checkpoints" / "resnet18-f37072fd.pth"
+    target.parent.mkdir(parents=True)
+    torch.save(src.state_dict(), target)
+
+    net = backbone("resnet18", pretrained=True)
+    torch.testing.assert_close(net.conv1.weight, src.conv1.weight, rtol=0, atol=0)
+    torch.testing.assert_close(net.layer3[1].bn2.running_var, src.layer3[1].bn2.running_var, rtol=0, atol=0)
+
+    other = tmp_path / "my_weights.pth"
+    torch.save({"state_dict": src.state_dict()}, other)  # a wrapped state dict is accepted too
+    net2 = backbone("resnet18", "layer1", weights_path=other)
+    torch.testing.assert_close(net2.layer1[0].conv1.weight, src.layer1[0].conv1.weight, rtol=0, atol=0)
+    net3 = backbone("resnet18", weights_path=target.parent)  # a folder holding the torchvision file
+    torch.testing.assert_close(net3.bn1.weight, src.bn1.weight, rtol=0, atol=0)
+
+
+def test_pretrained_resnet50_v2_file_is_accepted(hub_dir):
+    src = torchvision.models.resnet50(weights=None)
+    (hub_dir / "checkpoints").mkdir(parents=True)
+    torch.save(src.state_dict(), hub_dir / "checkpoints" / "resnet50-11ad3fa6.pth")
+    net = backbone("resnet50", pretrained=True)
+    torch.testing.assert_close(net.layer3[0].conv2.weight, src.layer3[0].conv2.weight, rtol=0, atol=0)
+    with pytest.raises(FileNotFoundError, match="resnet50-0676ba61.pth"):
+        backbone("resnet50", pretrained="IMAGENET1K_V1")
