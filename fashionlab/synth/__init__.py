@@ -1,0 +1,23 @@
+"""FashionSynth: fashionlab's procedural garment renderer with exact ground truth (DESIGN.md, "FashionSynth").
+
+FashionSynth is our own generator, not taken from a paper. :mod:`~fashionlab.synth.garments` builds and renders
+garments (:func:`sample_garment`, :func:`set_value`, :func:`render`, :class:`RenderConfig`, ``PRESETS``);
+:mod:`~fashionlab.synth.fashionai` writes datasets in the real FashionAI / ASEN formats (data-formats §5.1,
+§5.2) with a full ground-truth file beside them (:func:`generate_fashionai`, :func:`ensure_fashionai`,
+:func:`load_ground_truth`); :mod:`~fashionlab.synth.preview` draws grids with one column per attribute value;
+:mod:`~fashionlab.synth.patterns` holds colours, fabric patterns, clutter and noise.
+"""
+from __future__ import annotations
+
+from .fashionai import (VERSION, ensure_fashionai, generate_fashionai, load_ground_truth, main_fashionai,
+                        plan_splits)
+from .garments import (ATTRIBUTES, BODY_TYPE, CATEGORIES, CATEGORY_ATTRIBUTES, NECK_FAMILIES, PRESETS,
+                       GarmentSpec, RenderConfig, allowed_values, applicable_categories, render, sample_garment,
+                       set_value)
+
+__all__ = [
+    "ATTRIBUTES", "BODY_TYPE", "CATEGORIES", "CATEGORY_ATTRIBUTES", "NECK_FAMILIES", "PRESETS", "VERSION",
+    "GarmentSpec", "RenderConfig", "allowed_values", "applicable_categories", "ensure_fashionai",
+    "generate_fashionai", "load_ground_truth", "main_fashionai", "plan_splits", "render", "sample_garment",
+    "set_value",
+]
