@@ -1,0 +1,523 @@
+"""Evaluation metrics shared by the notebooks (``DESIGN.md``, Evaluation; ``reference/evaluation-protocols.md``).
+
+Attribute-specific retrieval (ASEN protocol, evaluation-protocols.md section 4.1)
+    :func:`attribute_map` is the shared yardstick. For every attribute ``a``, each query with attribute ``a``
+    ranks *every* candidate with attribute ``a`` by dot product (the embeddings are used as given: no
+    normalisation happens here). A candidate is relevant iff its value equals the query's value. Per query
+
+    .. math::  \\mathrm{AP} = \\frac{1}{R} \\sum_{i:\\,rel_i = 1} \\frac{\\mathrm{hits}(i)}{i}
+
+    over the whole ranked list (``R`` = number of relevant candidates, ``hits(i)`` = relevant items in ranks
+    ``1..i``); ``AP = 0`` when ``R = 0`` and that query still counts. ``mAP(a)`` is the mean AP over a's
+    queries and ``overall = sum_a |Q_a| mAP(a) / sum_a |Q_a|`` is the *query-weighted* mean (ASEN's
+    AverageMeter), not the mean of the attribute means. Ties in score are broken by candidate order: the
+    earlier candidate (lower index in the candidate list) ranks first, i.e. a *stable* descending sort. (The
+    ASEN code does not define ties: v1 uses an unstable quicksort, v2/++ reverses an ascending argsort.
+    Continuous embeddings have no ties, so this only matters for quantised or degenerate embeddings.)
+
+    Three implementations of that one definition:
+
+    * :func:`attribute_map_reference` / :func:`attribute_ap_reference`: a per-query Python loop that follows
+      the protocol text line by line (numpy argsort, a 0/1 list, a scan). Slow; for teaching and as an oracle.
+    * :func:`attribute_map` / :func:`attribute_retrieval_stats`: vectorised torch on the embeddings' device,
+      queries processed in chunks so memory stays bounded. Per chunk: one matmul, one sort per row that carries
+      the relevance flag along, then the ranks of the relevant items (``nonzero``) give AP and the first hit.
+    * :func:`average_precision`: AP of a single ranking (notebook 00 derives it by hand).
+
+    Sorting backends (``sort=`` argument; all give the same ranking):
+
+    * ``"torch"``: ``torch.sort(descending=True, stable=True)`` + gather. Any device; the GPU path.
+    * ``"packed"`` (CPU only): each score (as a monotone 64-bit integer image of the float64 value), the
+      candidate index and the relevance bit are packed into one ``int64`` and the keys are sorted by numpy's
+      SIMD sort, several times faster than ``torch.sort`` on a CPU. The key keeps only the top ``64 - b`` bits
+      of the score (``b`` = index bits + 1). Two *different* float64 scores that agree in those bits would be
+      ordered by index; this is detected and that chunk is redone with ``"torch"`` (float32 scores never
+      collide).
+    * ``"auto"`` (default): packed on CPU, torch elsewhere.
+
+    NaN scores are not supported (their rank is undefined). float16/bfloat16 embeddings are upcast to float32.
+
+Other metrics
+    :func:`recall_at_k` (hit rate in the top k of the same-attribute candidates; paper 01 reports it averaged
+    over attribute dimensions), :func:`triplet_accuracy` (CSN, section 4.2), :func:`topk_accuracy`
+    (classification).
+
+Differences with the library metrics used as test oracles (see ``tests/test_metrics.py``):
+
+* scikit-learn ``average_precision_score``: same value when scores have no ties. Tied scores form one
+  threshold (all tied items enter together), so with ties it differs from a stable ranking. With no positive
+  it warns ("No positive class found") and returns 0 (1.9; older versions returned nan); ASEN: 0 as well.
+* torchmetrics ``retrieval_average_precision`` / ``RetrievalMAP`` (1.9, since Lightning-AI/torchmetrics#3104):
+  treats items with score ``<= 0`` as not retrieved (their relevance is zeroed), so scores must be shifted
+  positive to compare; ranks with
+  ``topk`` (tie order unspecified); computes the ratios in float32; ``empty_target_action="neg"`` gives
+  AP = 0 for queries without a relevant item, like ASEN.
+* pytorch-metric-learning ``AccuracyCalculator``: ``mean_average_precision`` is the same formula over the
+  ``k`` nearest neighbours, divided by the number of relevant references ``R`` (so with ``k`` = the whole
+  gallery it equals ASEN's AP), but queries without any relevant reference ("lone" queries) are *dropped*
+  instead of counted as 0; it casts to float32 and uses ``topk`` (tie order unspecified); it excludes
+  self-matches when the reference set is the query set (ASEN's queries and candidates are disjoint images,
+  so there is nothing to exclude here). ``precision_at_1`` over non-lone queries times their share equals
+  our recall@1.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = [
+    "attribute_map",
+    "attribute_retrieval_stats",
+    "attribute_map_reference",
+    "attribute_ap_reference",
+    "average_precision",
+    "recall_at_k",
+    "triplet_accuracy",
+    "topk_accuracy",
+]
+
+# Default queries per chunk: one chunk's score matrix holds about this many entries. CPU: 1 MiB per float64
+# buffer (about 3.5 MiB of working memory in all), large enough to amortise the per-chunk Python overhead.
+# GPU: about 0.4 GiB in all (scores, sorted values, int64 sort indices, masks) for float64.
+_CPU_CHUNK_ELEMENTS = 1 << 17
+_GPU_CHUNK_ELEMENTS = 1 << 24
+
+
+# ----------------------------------------------------------------------------------------------------------
+# input handling
+# ----------------------------------------------------------------------------------------------------------
+def _tensor(x: Any) -> torch.Tensor:
+    """Tensors as they are; numpy arrays and lists become CPU tensors (no copy when possible)."""
+    return x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+
+
+def _float_tensor(x: Any, name: str) -> torch.Tensor:
+    """Embeddings as a 2-D floating tensor (detached); integer inputs become float64."""
+    t = _tensor(x).detach()
+    if t.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (items x dim), got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        t = t.to(torch.float64)
+    elif t.dtype in (torch.float16, torch.bfloat16):
+        t = t.to(torch.float32)  # exact; numpy has no bfloat16 and CPU half matmuls are slow
+    return t
+
+
+def _label_tensor(x: Any, n: int, device: torch.device, name: str) -> torch.Tensor:
+    t = _tensor(x).reshape(-1).to(device=device, dtype=torch.long)
+    if t.numel() != n:
+        raise ValueError(f"{name} has {t.numel()} entries, expected {n}")
+    return t
+
+
+def _prepare(q_emb, q_attr, q_val, c_emb, c_attr, c_val):
+    q = _float_tensor(q_emb, "q_emb")
+    c = _float_tensor(c_emb, "c_emb")
+    if q.device != c.device:
+        raise ValueError(f"q_emb is on {q.device} but c_emb is on {c.device}")
+    if q.shape[1] != c.shape[1]:
+        raise ValueError(f"embedding sizes differ: {q.shape[1]} (queries) vs {c.shape[1]} (candidates)")
+    dtype = torch.promote_types(q.dtype, c.dtype)
+    q, c = q.to(dtype), c.to(dtype)
+    dev = q.device
+    return (q, _label_tensor(q_attr, len(q), dev, "q_attr"), _label_tensor(q_val, len(q), dev, "q_val"),
+            c, _label_tensor(c_attr, len(c), dev, "c_attr"), _label_tensor(c_val, len(c), dev, "c_val"))
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# per-chunk kernels: scores (m, N) of m queries against the N candidates of one attribute
+#   -> AP, first-hit rank and R per query
+# Both kernels find the flat indices ``row * N + rank`` (0-based rank, row-major, ranks ascending) of the
+# relevant items in the ranked lists. Row r owns the R_r entries starting at start_r = R_0 + ... + R_{r-1};
+# the j-th of them (j = 1..R_r) is the j-th hit, at rank pos + 1, so (section 4.1, step 4)
+#     AP_r = (1/R_r) * sum_j  j / rank_j          and the first hit is at rank_1.
+# ----------------------------------------------------------------------------------------------------------
+def _relevant_flat_torch(scores: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
+    """Flat indices of the relevant items after a stable descending sort (ties: earlier candidate first)."""
+    scores = scores + 0.0  # -0.0 -> +0.0, so that radix sorts (CUDA) treat both zeros as equal
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices
+    rel_sorted = torch.gather(rel, 1, order)
+    return torch.nonzero(rel_sorted.flatten()).flatten()
+
+
+def _ap_from_flat_torch(flat: torch.Tensor, n_rel: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    m = n_rel.numel()
+    dev = flat.device
+    rows = torch.repeat_interleave(torch.arange(m, device=dev), n_rel, output_size=flat.numel())
+    pos = flat - rows * n  # 0-based rank within the row
+    start = torch.cumsum(n_rel, 0) - n_rel
+    hits = torch.arange(1, flat.numel() + 1, device=dev) - start[rows]  # hits so far: 1..R in each row
+    precision = hits.to(torch.float64) / (pos + 1).to(torch.float64)  # precision at each hit
+    ap_sum = torch.zeros(m, dtype=torch.float64, device=dev).index_add_(0, rows, precision)
+    ap = ap_sum / n_rel.clamp(min=1)  # rows without a relevant item: 0 / 1 = 0
+    has = n_rel > 0
+    first = torch.zeros_like(n_rel)
+    first[has] = pos[start[has]] + 1
+    return ap, first
+
+
+def _chunk_torch(scores: torch.Tensor, q_values: torch.Tensor, c_values: torch.Tensor):
+    """Any device: ``torch.sort(stable=True)`` + gather + nonzero."""
+    rel = q_values[:, None] == c_values[None, :]
+    n_rel = rel.sum(1)
+    ap, first = _ap_from_flat_torch(_relevant_flat_torch(scores, rel), n_rel, scores.shape[1])
+    return ap, first, n_rel
+
+
+_ALL_BUT_SIGN = np.int64(0x7FFF_FFFF_FFFF_FFFF)
+
+
+class _PackedWorkspace:
+    """Buffers for :func:`_relevant_flat_packed`, reused across the chunks of one attribute.
+
+    Fresh multi-MiB numpy arrays per chunk would cost page faults that take longer than the arithmetic.
+    """
+
+    def __init__(self, m: int, n: int):
+        self.key = np.empty((m, n), dtype=np.int64)
+        self.tmp = np.empty((m, n), dtype=np.int64)
+        self.rel = np.empty((m, n), dtype=bool)
+        self.low = np.empty((m, n), dtype=np.uint8)
+        self.index_bits = np.arange(n, dtype=np.int64) << 1
+
+
+def _relevant_flat_packed(scores: np.ndarray, rel: np.ndarray, ws: _PackedWorkspace | None = None):
+    """Same result as :func:`_relevant_flat_torch` on a CPU, via one int64 key per entry (``None``: use torch).
+
+    key = [top 64-b bits of a monotone integer image of -score] [b-1 bits: candidate index] [1 bit: relevant].
+    Sorting the keys ascending orders by score descending, then by candidate index (the stable tie-break), and
+    the relevance bit travels along: no argsort and no gather, and numpy sorts int64 values with SIMD code.
+    """
+    m, n = scores.shape
+    ws = ws or _PackedWorkspace(m, n)
+    key, tmp, low = ws.key[:m], ws.tmp[:m], ws.low[:m]
+    b = max(1, (n - 1).bit_length()) + 1  # index bits + relevance bit
+    low_mask = np.int64((1 << b) - 1)
+    # 0 - x: descending -> ascending and -0.0 -> +0.0 (equal floats must give equal keys); float32 -> float64
+    # is exact
+    np.subtract(0.0, scores, out=key.view(np.float64), dtype=np.float64)
+    # IEEE-754 bits read as int64 grow with the value for x >= 0 and shrink for x < 0; flipping the non-sign
+    # bits of the negative ones gives a signed integer that grows with the float everywhere.
+    np.right_shift(key, 63, out=tmp)
+    tmp &= _ALL_BUT_SIGN
+    key ^= tmp
+    key &= ~low_mask
+    key |= ws.index_bits
+    key |= rel
+    key.sort(axis=1)
+
+    # Exactness check: within a run of equal truncated keys the order is by index. That is right for true
+    # ties, wrong if the scores differ below the kept bits (possible for float64, never for float32 scores,
+    # whose float64 images end in 29 zero bits). In that rare case the caller uses torch.sort instead.
+    if scores.dtype == np.float64 and n > 1:
+        xor = np.bitwise_xor(key[:, 1:], key[:, :-1], out=tmp[:, 1:]).view(np.uint64)
+        if xor.min() <= np.uint64(low_mask):  # some neighbours share the truncated score
+            r_idx, p_idx = np.nonzero(xor <= np.uint64(low_mask))
+            left = (key[r_idx, p_idx] & low_mask) >> 1  # candidate indices of the two neighbours
+            right = (key[r_idx, p_idx + 1] & low_mask) >> 1
+            if np.any(scores[r_idx, left] != scores[r_idx, right]):
+                return None
+    if np.little_endian:  # the relevance bit is bit 0 of each key's first byte
+        np.bitwise_and(key.view(np.uint8)[:, ::8], 1, out=low)
+    else:
+        np.bitwise_and(key, 1, out=low, casting="unsafe")
+    return np.flatnonzero(low.view(bool))
+
+
+def _ap_from_flat_numpy(flat: np.ndarray, n_rel: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """numpy twin of :func:`_ap_from_flat_torch` (single-threaded, so it does not stall on a busy CPU)."""
+    m = n_rel.size
+    start = np.cumsum(n_rel) - n_rel
+    rank = flat + 1 - np.repeat(np.arange(m) * n, n_rel)  # 1-based rank of each hit
+    hits = np.arange(1, flat.size + 1) - np.repeat(start, n_rel)  # hits so far: 1..R in each row
+    precision = hits / rank
+    has = n_rel > 0
+    ap = np.zeros(m)
+    first = np.zeros(m, dtype=np.int64)
+    if has.any():
+        ap[has] = np.add.reduceat(precision, start[has]) / n_rel[has]  # per-row sums of the precisions
+        first[has] = rank[start[has]]
+    return ap, first
+
+
+def _chunk_packed(scores: torch.Tensor, q_values: np.ndarray, c_values: np.ndarray,
+                  ws: _PackedWorkspace | None = None):
+    """CPU: packed int64 keys + numpy SIMD sort (numpy in and out); falls back to :func:`_chunk_torch` on a
+    float64 near-tie."""
+    m, n = scores.shape
+    ws = ws or _PackedWorkspace(m, n)
+    rel = np.equal(q_values[:, None], c_values[None, :], out=ws.rel[:m])
+    flat = _relevant_flat_packed(scores.numpy(), rel, ws)
+    if flat is None:
+        return [t.numpy() for t in _chunk_torch(scores, torch.from_numpy(q_values), torch.from_numpy(c_values))]
+    n_rel = np.diff(np.searchsorted(flat, np.arange(m + 1) * n))  # R per row (flat is sorted)
+    ap, first = _ap_from_flat_numpy(flat, n_rel, n)
+    return ap, first, n_rel
+
+
+# ----------------------------------------------------------------------------------------------------------
+# vectorised attribute-specific retrieval
+# ----------------------------------------------------------------------------------------------------------
+def attribute_retrieval_stats(q_emb, q_attr, q_val, c_emb, c_attr, c_val, chunk_size: int | None = None,
+                              sort: str = "auto") -> dict[str, torch.Tensor]:
+    """Per-query ranking statistics of the ASEN protocol (evaluation-protocols.md section 4.1), vectorised.
+
+    Each query with attribute ``a`` ranks every candidate with attribute ``a`` by dot product (stable
+    descending: ties go to the earlier candidate). Returns tensors in query order, on the embeddings' device:
+
+    * ``"ap"`` (float64): average precision over the whole list; 0 when no candidate is relevant;
+    * ``"first_hit"`` (int64): 1-based rank of the first relevant candidate, 0 when there is none;
+    * ``"n_relevant"`` (int64): R, candidates with the same attribute and value;
+    * ``"n_candidates"`` (int64): candidates with the same attribute (the list length).
+
+    ``q_emb``/``c_emb``: (n, d) numpy arrays or tensors (numpy -> CPU tensors; the common float dtype is used,
+    integer inputs become float64, half precision float32; no gradients). Labels: 1-D integer arrays or
+    tensors. ``chunk_size`` = queries per chunk (default: a chunk's score matrix holds about 2**17 entries on
+    CPU, 2**24 on GPU). ``sort``: ``"auto"`` (packed on CPU, torch elsewhere), ``"torch"`` or ``"packed"``
+    (CPU only); all give identical rankings.
+    """
+    q, qa, qv, c, ca, cv = _prepare(q_emb, q_attr, q_val, c_emb, c_attr, c_val)
+    dev = q.device
+    if sort == "auto":
+        sort = "packed" if dev.type == "cpu" else "torch"
+    if sort not in ("torch", "packed"):
+        raise ValueError(f"sort must be 'auto', 'torch' or 'packed', got {sort!r}")
+    if sort == "packed" and dev.type != "cpu":
+        raise ValueError("sort='packed' is CPU-only; use 'torch' or 'auto' for tensors on other devices")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive number of queries, got {chunk_size}")
+    nq = len(q)
+    out = {
+        "ap": torch.zeros(nq, dtype=torch.float64, device=dev),
+        "first_hit": torch.zeros(nq, dtype=torch.long, device=dev),
+        "n_relevant": torch.zeros(nq, dtype=torch.long, device=dev),
+        "n_candidates": torch.zeros(nq, dtype=torch.long, device=dev),
+    }
+    budget = _CPU_CHUNK_ELEMENTS if dev.type == "cpu" else _GPU_CHUNK_ELEMENTS
+    for a in torch.unique(qa).tolist():
+        q_idx = torch.nonzero(qa == a).flatten()
+        c_idx = torch.nonzero(ca == a).flatten()  # ascending: candidate order is kept for the tie-break
+        n = c_idx.numel()
+        out["n_candidates"][q_idx] = n
+        if n == 0:
+            continue  # no candidate: every query of a has AP 0 and no hit
+        q_a = q[q_idx]  # queries of attribute a, contiguous: chunks are row slices
+        ct = c[c_idx].T.contiguous()
+        step = min(chunk_size or max(1, budget // n), q_a.shape[0])
+        scores_buf = torch.empty((step, n), dtype=q.dtype, device=dev)  # reused by every chunk
+        results = [out["ap"][q_idx], out["first_hit"][q_idx], out["n_relevant"][q_idx]]  # per-attribute copies
+        if sort == "packed":
+            ws = _PackedWorkspace(step, n)
+            qv_a, cv_a = qv[q_idx].numpy(), cv[c_idx].numpy()
+            sinks = [r.numpy() for r in results]  # write through numpy views: cheaper per chunk on a CPU
+        else:
+            qv_a, cv_a = qv[q_idx], cv[c_idx]
+            sinks = results
+        for start in range(0, q_a.shape[0], step):
+            end = min(start + step, q_a.shape[0])
+            scores = torch.matmul(q_a[start:end], ct, out=scores_buf[:end - start])  # (m, n): one matmul
+            if sort == "packed":
+                chunk = _chunk_packed(scores, qv_a[start:end], cv_a, ws)
+            else:
+                chunk = _chunk_torch(scores, qv_a[start:end], cv_a)
+            for sink, values in zip(sinks, chunk):
+                sink[start:end] = values
+        out["ap"][q_idx], out["first_hit"][q_idx], out["n_relevant"][q_idx] = results
+    return out
+
+
+def _aggregate(values: torch.Tensor, q_attr: torch.Tensor) -> tuple[dict, dict]:
+    """Query-weighted overall mean + per-attribute means (int keys) and the query counts."""
+    means: dict[Any, float] = {"overall": float(values.mean()) if values.numel() else float("nan")}
+    counts: dict[Any, int] = {"overall": int(values.numel())}
+    for a in torch.unique(q_attr).tolist():
+        sel = q_attr == a
+        means[int(a)] = float(values[sel].mean())
+        counts[int(a)] = int(sel.sum())
+    return means, counts
+
+
+def attribute_map(q_emb, q_attr, q_val, c_emb, c_attr, c_val, chunk_size: int | None = None,
+                  sort: str = "auto", return_counts: bool = False):
+    """Attribute-specific mAP, ASEN protocol (evaluation-protocols.md section 4.1; paper 03, ASEN), vectorised.
+
+    Returns ``{"overall": float, a: float, ...}`` with fractions in [0, 1] (multiply by 100 for the papers'
+    tables): ``a`` (int) for every attribute that has a query, ``mAP(a)`` = mean AP over its queries (AP = 0
+    for a query with no relevant candidate; it still counts) and ``"overall"`` = mean AP over *all* queries,
+    i.e. ``sum_a |Q_a| mAP(a) / sum_a |Q_a|``. Dot-product ranking, embeddings used as given; ties broken by
+    candidate order (earlier first). Runs on the embeddings' device in chunks of ``chunk_size`` queries;
+    ``sort`` picks the sorting backend (see the module docstring; all give the same values).
+
+    With ``return_counts=True`` returns ``(maps, counts)`` where ``counts`` has the same keys and holds the
+    number of queries (``counts["overall"]`` = all queries). Per-query values: :func:`attribute_retrieval_stats`.
+    """
+    stats = attribute_retrieval_stats(q_emb, q_attr, q_val, c_emb, c_attr, c_val, chunk_size=chunk_size, sort=sort)
+    q_attr_t = _label_tensor(q_attr, stats["ap"].numel(), stats["ap"].device, "q_attr")
+    maps, counts = _aggregate(stats["ap"], q_attr_t)
+    return (maps, counts) if return_counts else maps
+
+
+# ----------------------------------------------------------------------------------------------------------
+# teaching reference (per-query loop, the protocol text line by line)
+# ----------------------------------------------------------------------------------------------------------
+def _ap_of_relevance_list(rel: Sequence[int]) -> float:
+    """Steps 3-4 of section 4.1: scan a 0/1 list in rank order; AP = (1/R) sum over hits of hits_so_far / rank."""
+    n_relevant = sum(rel)
+    if n_relevant == 0:
+        return 0.0
+    hits = 0
+    total = 0.0
+    for rank, r in enumerate(rel, start=1):
+        if r == 1:
+            hits += 1
+            total += hits / rank
+    return total / n_relevant
+
+
+def attribute_ap_reference(q_emb, q_attr, q_val, c_emb, c_attr, c_val) -> np.ndarray:
+    """Per-query AP (query order) by the plain loop of evaluation-protocols.md section 4.1 (teaching oracle)."""
+    q_emb, c_emb = _to_numpy(q_emb), _to_numpy(c_emb)
+    q_attr, q_val = _to_numpy(q_attr).ravel(), _to_numpy(q_val).ravel()
+    c_attr, c_val = _to_numpy(c_attr).ravel(), _to_numpy(c_val).ravel()
+    aps = np.zeros(len(q_emb), dtype=np.float64)
+    for a in sorted(set(q_attr.tolist())):
+        q_rows = np.flatnonzero(q_attr == a)   # Q = queries with attribute a
+        c_rows = np.flatnonzero(c_attr == a)   # C = candidates with attribute a (in list order)
+        c_values = c_val[c_rows]
+        sim = q_emb[q_rows] @ c_emb[c_rows].T  # one matmul per attribute: S = Q C^T
+        for i, row in enumerate(q_rows):       # Python loop over the queries
+            # 1. rank by descending similarity; the stable sort puts the earlier candidate first on a tie
+            order = np.argsort(-sim[i], kind="stable")
+            # 2. the 0/1 list, one entry per candidate in rank order
+            rel = [1 if c_values[j] == q_val[row] else 0 for j in order]
+            # 3.-4. AP over the whole list (0 when nothing is relevant)
+            aps[row] = _ap_of_relevance_list(rel)
+    return aps
+
+
+def attribute_map_reference(q_emb, q_attr, q_val, c_emb, c_attr, c_val, return_counts: bool = False):
+    """Attribute-specific mAP by a plain per-query loop (evaluation-protocols.md section 4.1), for teaching.
+
+    Same contract as :func:`attribute_map` (fractions; int attribute keys; ``"overall"`` query-weighted:
+    ``sum_a |Q_a| mAP(a) / sum_a |Q_a|``, like ASEN's AverageMeter), numpy + Python, slow.
+    """
+    aps = attribute_ap_reference(q_emb, q_attr, q_val, c_emb, c_attr, c_val)
+    q_attr = _to_numpy(q_attr).ravel()
+    maps: dict[Any, float] = {}
+    counts: dict[Any, int] = {}
+    weighted_sum, total = 0.0, 0
+    for a in sorted(set(q_attr.tolist())):
+        ap_a = aps[q_attr == a]
+        maps[int(a)] = float(np.mean(ap_a))                 # mAP(a)
+        counts[int(a)] = len(ap_a)
+        weighted_sum += len(ap_a) * maps[int(a)]            # AverageMeter.update(mAP(a), n=|Q_a|)
+        total += len(ap_a)
+    maps = {"overall": weighted_sum / total if total else float("nan"), **maps}
+    counts = {"overall": total, **counts}
+    return (maps, counts) if return_counts else maps
+
+
+def average_precision(scores, relevant) -> float:
+    """AP of one ranking (section 4.1, steps 1-4): sort by descending score (ties: earlier item first), then
+    ``AP = (1/R) sum_{i: rel_i=1} hits(i)/i`` over the whole list; 0 when nothing is relevant.
+
+    >>> average_precision([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0])   # (1/1 + 2/3) / 2
+    0.8333333333333333
+    """
+    s = _to_numpy(scores).astype(np.float64).ravel()
+    r = _to_numpy(relevant).ravel()
+    if s.shape != r.shape:
+        raise ValueError(f"scores and relevant differ in length: {s.size} vs {r.size}")
+    order = np.argsort(-s, kind="stable")
+    return _ap_of_relevance_list([1 if r[j] else 0 for j in order])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# recall@k, triplet accuracy, top-k accuracy
+# ----------------------------------------------------------------------------------------------------------
+def recall_at_k(q_emb, q_attr, q_val, c_emb, c_attr, c_val, ks: Iterable[int] = (5, 10, 20),
+                chunk_size: int | None = None, sort: str = "auto") -> dict[int, dict[Any, float]]:
+    """Attribute-specific recall@k as a hit rate (the "R@k" of paper 01, averaged over attribute dimensions).
+
+    A query is a hit at k when at least one relevant candidate (same attribute *and* value) is among the top
+    k of the candidates with the query's attribute (dot product, ties broken by candidate order; k larger than
+    the list = the whole list). A query with no relevant candidate is a miss. Returns, for each k,
+    ``{"overall": mean over attributes of the per-attribute hit rates (paper 01's convention),
+    "query_weighted": hit rate over all queries, a: hit rate of attribute a (int keys)}``, as fractions.
+    Note that ``"overall"`` here is the unweighted mean over attributes, unlike :func:`attribute_map`.
+    """
+    stats = attribute_retrieval_stats(q_emb, q_attr, q_val, c_emb, c_attr, c_val, chunk_size=chunk_size, sort=sort)
+    first = stats["first_hit"]
+    q_attr_t = _label_tensor(q_attr, first.numel(), first.device, "q_attr")
+    result: dict[int, dict[Any, float]] = {}
+    for k in ks:
+        k = int(k)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        hit = ((first > 0) & (first <= k)).to(torch.float64)
+        per_attr, _ = _aggregate(hit, q_attr_t)
+        weighted = per_attr.pop("overall")
+        result[k] = {"overall": float(np.mean(list(per_attr.values()))) if per_attr else float("nan"),
+                     "query_weighted": weighted, **per_attr}
+    return result
+
+
+def triplet_accuracy(anchor_pos, anchor_neg, similarity: bool = True, conditions=None):
+    """Triplet accuracy, CSN protocol (evaluation-protocols.md section 4.2).
+
+    ``anchor_pos``/``anchor_neg``: per-triplet similarity (``similarity=True``) or distance (``False``) of the
+    anchor to the positive ("close") and to the negative ("far") image. A triplet is correct when the positive
+    is strictly closer: ``s_pos > s_neg`` or ``d_pos < d_neg`` (margin 0; a tie is wrong). Returns the fraction
+    of correct triplets (= CSN's batch-size-weighted average over batches). With ``conditions`` (one label per
+    triplet) returns ``{"overall": fraction, c: fraction for condition c, ...}``.
+    """
+    p = _tensor(anchor_pos).reshape(-1)
+    n = _tensor(anchor_neg).reshape(-1)
+    if p.numel() != n.numel():
+        raise ValueError(f"anchor_pos and anchor_neg differ in length: {p.numel()} vs {n.numel()}")
+    if p.numel() == 0:
+        raise ValueError("no triplets")
+    n = n.to(p.device)
+    correct = (p > n) if similarity else (p < n)
+    correct = correct.to(torch.float64)
+    if conditions is None:
+        return float(correct.mean())
+    cond = _label_tensor(conditions, correct.numel(), correct.device, "conditions")
+    result, _ = _aggregate(correct, cond)
+    return result
+
+
+def topk_accuracy(logits, targets, ks: Iterable[int] = (1, 3, 5)) -> dict[int, float]:
+    """Classification top-k accuracy (micro: fraction of samples whose target is among the k highest logits).
+
+    ``logits``: (n, C); ``targets``: (n,) class indices. Ties among logits are broken by class index (the
+    lower index ranks first), the same rule as the retrieval metrics. Returns ``{k: fraction}``; k > C raises.
+    """
+    x = _tensor(logits)
+    y = _tensor(targets)
+    y = y.reshape(-1).to(device=x.device, dtype=torch.long)
+    if x.dim() != 2 or x.shape[0] != y.numel():
+        raise ValueError(f"logits must be (n, C) with n = len(targets); got {tuple(x.shape)} and "
+                         f"{y.numel()} targets")
+    if x.shape[0] == 0:
+        raise ValueError("no samples")
+    target_logit = x.gather(1, y[:, None])
+    cls = torch.arange(x.shape[1], device=x.device)
+    # 0-based rank of the target: classes with a higher logit, plus tied classes with a lower index
+    rank = (x > target_logit).sum(1) + ((x == target_logit) & (cls[None, :] < y[:, None])).sum(1)
+    out = {}
+    for k in ks:
+        k = int(k)
+        if not 1 <= k <= x.shape[1]:
+            raise ValueError(f"k must be in 1..{x.shape[1]} (number of classes), got {k}")
+        out[k] = float((rank < k).to(torch.float64).mean())
+    return out
