@@ -15,7 +15,7 @@ from pathlib import Path
 
 MODES = ("quick", "default", "full")
 
-__all__ = ["MODES", "get_mode", "project_root", "data_dir", "results_dir", "shared_realdata"]
+__all__ = ["MODES", "get_mode", "project_root", "data_dir", "results_dir", "shared_realdata", "display_path"]
 
 
 def get_mode(mode: str | None = None) -> str:
@@ -57,3 +57,19 @@ def shared_realdata() -> Path | None:
         if c.is_dir():
             return c
     return None
+
+
+def display_path(path) -> str:
+    """``path`` as notebooks and logs show it: relative to the repository root when inside it, otherwise
+    relative to ``$FASHIONLAB_DATA`` (shown as ``$FASHIONLAB_DATA/...``) or to ``../shared`` (shown as
+    ``../shared/...``), else the bare folder name. Committed outputs never show a machine path."""
+    p = Path(path).resolve()
+    anchors = [(project_root().resolve(), ""), (data_dir().resolve(), "$FASHIONLAB_DATA/"),
+               ((project_root().parent / "shared").resolve(), "../shared/")]
+    for base, prefix in anchors:
+        try:
+            rel = p.relative_to(base)
+        except ValueError:
+            continue
+        return prefix + rel.as_posix() if prefix or str(rel) != "." else "."
+    return p.name

@@ -96,3 +96,12 @@ def test_cli_parser():
     assert args.name == "random-baseline" and args.mode == "quick"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["reproduce", "x", "--mode", "fast"])
+
+
+def test_display_path_never_shows_a_machine_path(tmp_path, monkeypatch):
+    root = config.project_root()
+    assert config.display_path(root / "data" / "synth" / "x") == "data/synth/x"
+    assert config.display_path(root) == "."
+    monkeypatch.setenv("FASHIONLAB_DATA", str(tmp_path))
+    assert config.display_path(tmp_path / "synth" / "y") == "$FASHIONLAB_DATA/synth/y"
+    assert config.display_path("/somewhere/else/z") == "z"

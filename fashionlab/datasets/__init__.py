@@ -12,6 +12,7 @@ from .images import (
     IMAGENET_STD,
     AttributeImageDataset,
     ImageLoadError,
+    TensorImages,
     TripletDataset,
     load_rgb,
     make_transform,
@@ -43,7 +44,7 @@ from .samplers import (
 __all__ = [
     "SPLITS", "AsenSplit", "DataFormatError", "FashionAILabels", "find_meta", "read_asen_split",
     "read_fashionai_labels", "read_filenames", "read_items", "read_label_file", "read_lines", "read_meta",
-    "IMAGENET_MEAN", "IMAGENET_STD", "AttributeImageDataset", "ImageLoadError", "TripletDataset", "load_rgb",
+    "IMAGENET_MEAN", "IMAGENET_STD", "AttributeImageDataset", "ImageLoadError", "TensorImages", "TripletDataset", "load_rgb",
     "make_transform",
     "AsenPPTripletSampler", "AsenV1TripletSampler", "LabelIndex", "Paper01TripletPool", "RareValueError",
     "SkippedValue", "check_triplets",

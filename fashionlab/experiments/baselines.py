@@ -115,3 +115,126 @@ def random_baseline(mode: str, data: Path | None, seed: int, progress: bool = Tr
     return Outcome(rows=map_rows("Random baseline", res, sp.schema.attributes),
                    paper_rows=paper_rows("Random baseline", _dataset_name(sp.schema)),
                    dataset=f"{label}, {split} split: {len(q)} queries, {len(c)} candidates")
+
+
+@dataclass(frozen=True)
+class TripletConfig:
+    """Sizes of the triplet baseline per mode (the logic is the same in every mode)."""
+
+    backbone: str
+    input_size: int
+    epochs: int
+    triplets_per_epoch: int
+    batch: int
+    lr: float
+    dim: int = 64
+    width: int = 32  # SmallCNN width
+    stage: str | None = None  # torchvision backbones: truncation stage
+    margin: float = 0.2  # ASEN/ASEN++ margin (reference-implementations §2, §3)
+
+
+TRIPLET_CONFIGS = {
+    "quick": TripletConfig(backbone="smallcnn", width=16, input_size=64, epochs=2, triplets_per_epoch=1536,
+                           batch=32, lr=2e-3),
+    "default": TripletConfig(backbone="smallcnn", width=32, input_size=128, epochs=8, triplets_per_epoch=4096,
+                             batch=32, lr=1e-3),
+    # what the ASEN reference trains (ResNet-50 cut after layer3, 224 px, batch 16, lr 1e-4); for a GPU
+    "full": TripletConfig(backbone="resnet50", stage="layer3", input_size=224, epochs=50, triplets_per_epoch=100_000,
+                          batch=16, lr=1e-4, dim=1024),
+}
+
+
+def build_embedding_net(cfg: TripletConfig):
+    """Backbone → global average pooling → linear → L2 normalisation (the plain "Triplet network")."""
+    from ..models import GlobalPoolEmbedding, SmallCNN, backbone
+
+    net = SmallCNN(width=cfg.width) if cfg.backbone == "smallcnn" else backbone(cfg.backbone, stage=cfg.stage)
+    return GlobalPoolEmbedding(net, cfg.dim, normalize=True)
+
+
+def embed_split_items(model, images, split, device, batch: int = 256):
+    """Embeddings of the queries and candidates of an ASEN split (one embedding per image, attribute-unaware)."""
+    import torch
+
+    from ..engine import extract_features
+
+    def batches(ids):
+        for s in range(0, len(ids), batch):
+            yield images.batch(ids[s:s + batch])
+
+    out = []
+    for items in (split.queries, split.candidates):
+        out.append(extract_features(model, batches(items[:, 0]), device=device) if len(items) else torch.empty(0))
+    return out
+
+
+def evaluate_map(model, images, split, device) -> dict:
+    """ASEN-protocol mAP (evaluation-protocols §4.1) of an attribute-unaware embedding on a split."""
+    from ..metrics import attribute_map
+
+    qe, ce = embed_split_items(model, images, split, device)
+    q, c = split.queries, split.candidates
+    return attribute_map(qe, q[:, 1], q[:, 2], ce, c[:, 1], c[:, 2])
+
+
+def train_triplet_network(root: Path, mode: str, seed: int, progress: bool = True, cfg: TripletConfig | None = None):
+    """Train the plain triplet network on an ASEN split folder; return (model, history, test mAP, splits, images)."""
+    import torch
+
+    from ..datasets import AsenPPTripletSampler, TensorImages, read_asen_split
+    from ..engine import device as pick_device, fit, seed_everything
+    from ..losses import triplet_ranking_loss
+
+    cfg = cfg or TRIPLET_CONFIGS[mode]
+    dev = pick_device(verbose=progress)
+    seed_everything(seed)
+    splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
+    images = {s: TensorImages(root, sp.filenames, cfg.input_size, progress=progress,
+                              source=f"filenames_{s}.txt") for s, sp in splits.items()}
+    sampler = AsenPPTripletSampler(splits["train"].labels, splits["train"].schema,
+                                   num_triplets=cfg.triplets_per_epoch, seed=seed)
+    model = build_embedding_net(cfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.5)
+    train_images = images["train"]
+
+    def make_batches(epoch):
+        t = sampler.triplets(epoch)
+        return [t[s:s + cfg.batch] for s in range(0, len(t) - cfg.batch + 1, cfg.batch)]
+
+    def step(model, t):
+        b = len(t)
+        x = train_images.batch(t[:, :3].T.reshape(-1), train=True, device=dev)
+        e = model(x)
+        ea, ep, en = e[:b], e[b:2 * b], e[2 * b:]
+        s_pos, s_neg = (ea * ep).sum(1), (ea * en).sum(1)
+        return triplet_ranking_loss(s_pos, s_neg, cfg.margin), {"acc": (s_pos > s_neg).float().mean()}
+
+    def eval_fn(model, epoch):
+        return {"valid_mAP": 100 * float(evaluate_map(model, images["valid"], splits["valid"], dev)["overall"])}
+
+    history = fit(model, step, make_batches, opt, cfg.epochs, scheduler=sched, device=dev, seed=seed,
+                  eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True, progress=progress,
+                  verbose=progress)
+    test = evaluate_map(model, images["test"], splits["test"], dev)
+    return model, history, test, splits, images
+
+
+@register("triplet-baseline", "plain triplet network (backbone + pooled embedding), ASEN triplets, mAP",
+          notebook="00_attributes_data_protocol")
+def triplet_baseline(mode: str, data: Path | None, seed: int, progress: bool = True) -> Outcome:
+    from ..engine import device as pick_device
+
+    root, label = fashionai_data(mode, data, seed, progress)
+    cfg = TRIPLET_CONFIGS[mode]
+    model, history, test, splits, _ = train_triplet_network(root, mode, seed, progress, cfg)
+    sp = splits["test"]
+    return Outcome(
+        rows=map_rows("Triplet network", test, sp.schema.attributes),
+        paper_rows=paper_rows("Triplet network", _dataset_name(sp.schema)),
+        dataset=f"{label}, test split: {len(sp.queries)} queries, {len(sp.candidates)} candidates",
+        device=str(pick_device(verbose=False)),
+        notes=[f"{cfg.backbone} at {cfg.input_size} px, {cfg.epochs} epochs x {cfg.triplets_per_epoch} triplets, "
+               f"best validation epoch {history.best_epoch}"],
+        extra={"history": history, "model": model, "config": cfg},
+    )

@@ -127,13 +127,22 @@ def plan_splits(num_images: int, seed: int, split=(0.8, 0.1, 0.1), query_fractio
         if name != "train":
             roles = np.array([min(max(k - 1, 0), int(math.floor(query_fraction * k))) for k in counts])
             missing = int(round(query_fraction * n)) - roles.sum()
-            frac = query_fraction * counts - roles
-            for ci in np.lexsort((np.arange(C), -frac)):
-                if missing <= 0:
+            # hand out the remaining queries one at a time to the attribute furthest below its query share
+            # (then to its value furthest below), so every attribute gets queries even in a tiny split
+            attr_of = np.array([ai for ai, _ in cells])
+            while missing > 0:
+                open_ = roles < counts - 1
+                if not open_.any():
                     break
-                if roles[ci] < counts[ci] - 1:
-                    roles[ci] += 1
-                    missing -= 1
+                target = np.bincount(attr_of, weights=query_fraction * counts, minlength=len(ATTRIBUTES))
+                have = np.bincount(attr_of, weights=roles, minlength=len(ATTRIBUTES))
+                deficit = np.where(np.bincount(attr_of, weights=open_, minlength=len(ATTRIBUTES)) > 0,
+                                   target - have, -np.inf)
+                ai = int(np.argmax(deficit))
+                frac = np.where(open_ & (attr_of == ai), query_fraction * counts - roles, -np.inf)
+                ci = int(np.argmax(frac))
+                roles[ci] += 1
+                missing -= 1
         items = []
         for ci, (k, q) in enumerate(zip(counts, roles)):
             ai, v = cells[ci]
@@ -358,7 +367,9 @@ def generate_fashionai(out_dir, num_images: int, seed: int = 0, image_size: int 
         "written_per_second": len(records) / max(seconds, 1e-9),
     }
     if progress:
-        print(f"FashionSynth: {len(records)} images ({config.image_size} px) in {out}: rendering "
+        from ..config import display_path
+
+        print(f"FashionSynth: {len(records)} images ({config.image_size} px) in {display_path(out)}: rendering "
               f"{stats['images_per_second']:.0f} images/s per core, {stats['written_per_second']:.0f} images/s "
               f"written", flush=True)
     return stats
