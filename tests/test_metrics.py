@@ -413,12 +413,10 @@ def test_same_values_on_cuda(quantise):
 # real split files: random embeddings reproduce the papers' random baselines (ASEN tables)
 # --------------------------------------------------------------------------------------------------------
 def read_split(path: Path):
-    """(attribute, value) columns of an ASEN ``query_/candidate_*.txt`` (``<image id> <attr> <value>``).
+    """(attribute, value) columns of an ASEN ``query_/candidate_*.txt``, read by the project's reader (CRLF or LF)."""
+    from fashionlab.datasets import read_items
 
-    A tiny local reader (CRLF or LF), to be swapped for the project's dataset readers later.
-    """
-    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    arr = np.array(rows, dtype=np.int64)
+    arr = read_items(path)
     return arr[:, 1], arr[:, 2]
 
 

@@ -136,7 +136,7 @@ class TripletConfig:
 TRIPLET_CONFIGS = {
     "quick": TripletConfig(backbone="smallcnn", width=16, input_size=64, epochs=2, triplets_per_epoch=1536,
                            batch=32, lr=2e-3),
-    "default": TripletConfig(backbone="smallcnn", width=32, input_size=128, epochs=8, triplets_per_epoch=4096,
+    "default": TripletConfig(backbone="smallcnn", width=32, input_size=64, epochs=24, triplets_per_epoch=4096,
                              batch=32, lr=1e-3),
     # what the ASEN reference trains (ResNet-50 cut after layer3, 224 px, batch 16, lr 1e-4); for a GPU
     "full": TripletConfig(backbone="resnet50", stage="layer3", input_size=224, epochs=50, triplets_per_epoch=100_000,
@@ -186,7 +186,7 @@ def train_triplet_network(root: Path, mode: str, seed: int, progress: bool = Tru
     from ..losses import triplet_ranking_loss
 
     cfg = cfg or TRIPLET_CONFIGS[mode]
-    dev = pick_device(verbose=progress)
+    dev = pick_device()
     seed_everything(seed)
     splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
     images = {s: TensorImages(root, sp.filenames, cfg.input_size, progress=progress,
@@ -215,7 +215,7 @@ def train_triplet_network(root: Path, mode: str, seed: int, progress: bool = Tru
 
     history = fit(model, step, make_batches, opt, cfg.epochs, scheduler=sched, device=dev, seed=seed,
                   eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True, progress=progress,
-                  verbose=progress)
+                  verbose=True)
     test = evaluate_map(model, images["test"], splits["test"], dev)
     return model, history, test, splits, images
 

@@ -62,7 +62,7 @@ __all__ = ["VERSION", "ATTRIBUTE_SHARES", "MAYBE", "plan_splits", "image_name", 
            "ensure_fashionai", "load_ground_truth", "main_fashionai"]
 
 #: Generator version, written to synth.json and checked by :func:`ensure_fashionai`.
-VERSION = "1.0"
+VERSION = "1.2"
 SPLITS = ("train", "valid", "test")
 #: Relative share of each attribute among the annotated images: the per-attribute query counts of the real
 #: FashionAI valid split (data-formats §5.1).

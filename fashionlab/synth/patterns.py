@@ -104,15 +104,18 @@ def fabric(pattern: str, params, lx: np.ndarray, ly: np.ndarray, c1, c2) -> np.n
     raise ValueError(f"unknown pattern {pattern!r}; expected one of {list(PATTERNS)}")
 
 
-def draw_clutter(draw: ImageDraw.ImageDraw, size: int, params: np.ndarray) -> None:
+def draw_clutter(draw: ImageDraw.ImageDraw, size: int, params: np.ndarray, background=(128, 128, 128),
+                 contrast: float = 1.0) -> None:
     """Draw background clutter: one random shape per row of ``params`` (uniform [0, 1) numbers, 10 columns:
-    kind, x, y, w, h, r, g, b, extra, extra). Rectangles, ellipses, triangles, thick lines and stripes."""
+    kind, x, y, w, h, r, g, b, extra, extra). Rectangles, ellipses, triangles, thick lines and stripes.
+    Each shape's colour lies ``contrast`` of the way from ``background`` to its random colour."""
     S = float(size)
+    bg = np.asarray(background, dtype=float)
     for row in params:
         kind = int(row[0] * 5)
         x, y = row[1] * S, row[2] * S
         w, h = (0.06 + 0.44 * row[3]) * S, (0.06 + 0.44 * row[4]) * S
-        col = (int(row[5] * 256), int(row[6] * 256), int(row[7] * 256))
+        col = tuple(int(v) for v in bg + contrast * (row[5:8] * 256 - bg))
         if kind == 0:
             draw.rectangle((x - w / 2, y - h / 2, x + w / 2, y + h / 2), fill=col)
         elif kind == 1:
