@@ -100,3 +100,13 @@ def test_cli_reports_bad_data_with_file_and_line(tmp_path, capsys):
                      "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "query_test.txt:3" in err
+
+
+def test_fashionai_env_var_points_experiments_at_a_real_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASHIONLAB_FASHIONAI", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="FASHIONLAB_FASHIONAI=.*not a folder"):
+        baselines.fashionai_data("quick", None, 0)
+    (tmp_path / "FashionAI").mkdir()
+    monkeypatch.setenv("FASHIONLAB_FASHIONAI", str(tmp_path / "FashionAI"))
+    root, label = baselines.fashionai_data("quick", None, 0)
+    assert root == tmp_path / "FashionAI" and "FASHIONLAB_FASHIONAI" in label

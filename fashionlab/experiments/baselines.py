@@ -70,15 +70,24 @@ class SynthSize:
 
 SYNTH_SIZES = {
     "quick": SynthSize(num_images=1600, image_size=64),
-    "default": SynthSize(num_images=24000, image_size=128),
+    "default": SynthSize(num_images=36000, image_size=128),
     "full": SynthSize(num_images=60000, image_size=224),
 }
 
 
 def fashionai_data(mode: str, data: Path | None, seed: int, progress: bool = True) -> tuple[Path, str]:
-    """The dataset folder an experiment runs on: ``data`` if given (a real one), else FashionSynth for ``mode``."""
+    """The dataset folder an experiment runs on: ``data`` if given (``--data``), else ``$FASHIONLAB_FASHIONAI``
+    (a real FashionAI folder in the ASEN split layout), else a FashionSynth dataset sized for ``mode``."""
+    import os
+
     if data is not None:
         return Path(data), f"{Path(data).name} (from --data)"
+    if os.environ.get("FASHIONLAB_FASHIONAI"):
+        real = Path(os.environ["FASHIONLAB_FASHIONAI"])
+        if not real.is_dir():
+            raise FileNotFoundError(f"FASHIONLAB_FASHIONAI={real} is not a folder; it should hold the ASEN split "
+                                    f"files (filenames_*.txt, query_*.txt, candidate_*.txt, meta.json) and images")
+        return real, f"{real.name} (from FASHIONLAB_FASHIONAI)"
     from ..synth import ensure_fashionai
 
     size = SYNTH_SIZES[mode]
