@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["image_grid", "draw_box", "denormalize", "REGION_COLOR"]
+__all__ = ["image_grid", "draw_box", "denormalize", "show_jpeg", "REGION_COLOR", "GARMENT_COLOR"]
 
 REGION_COLOR = "#e8112d"
 GARMENT_COLOR = "#1f77b4"
@@ -59,3 +59,22 @@ def image_grid(images: Sequence, nrows: int, ncols: int, titles: Sequence[str] |
             axes[r, 0].set_ylabel(lab, fontsize=title_size + 1, rotation=0, ha="right", va="center")
     fig.tight_layout()
     return fig
+
+
+def show_jpeg(fig, quality: int = 80, dpi: int = 90):
+    """Display a figure of photographs as a JPEG and close it.
+
+    Noisy images compress badly as PNG (megabytes per grid); committed notebooks stay small this way. Returns the
+    IPython ``Image`` that was displayed.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="jpeg", dpi=dpi, pil_kwargs={"quality": quality}, bbox_inches="tight")
+    plt.close(fig)
+    img = Image(data=buf.getvalue(), format="jpeg")
+    display(img)
+    return img

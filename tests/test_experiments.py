@@ -52,11 +52,16 @@ def test_triplet_baseline_trains_through_every_layer(tiny_synth, monkeypatch):
     assert overall["method"] == "Triplet network" and 0 < overall["value"] < 100
 
 
-@pytest.mark.realdata
-def test_random_baseline_on_the_real_fashionai_split_reproduces_the_paper(tmp_path):
-    real = config.shared_realdata()
-    if real is None:
+@pytest.fixture
+def real():
+    path = config.shared_realdata()
+    if path is None:
         pytest.skip("../shared/realdata not present")
+    return path
+
+
+@pytest.mark.realdata
+def test_random_baseline_on_the_real_fashionai_split_reproduces_the_paper(real):
     res = experiments.run("random-baseline", mode="quick", seed=0, out=None, progress=False,
                           data=real / "zhengguorong_asenpp/data/FashionAI")
     ours = {r.get("attribute", "overall"): r["value"] for r in res["rows"]}
@@ -66,10 +71,7 @@ def test_random_baseline_on_the_real_fashionai_split_reproduces_the_paper(tmp_pa
 
 
 @pytest.mark.realdata
-def test_random_baseline_on_real_deepfashion_uses_its_paper_row():
-    real = config.shared_realdata()
-    if real is None:
-        pytest.skip("../shared/realdata not present")
+def test_random_baseline_on_real_deepfashion_uses_its_paper_row(real):
     res = experiments.run("random-baseline", mode="quick", seed=0, out=None, progress=False,
                           data=real / "zhengguorong_asenpp/data/DeepFashion")
     ours = {r.get("attribute", "overall"): r["value"] for r in res["rows"]}
