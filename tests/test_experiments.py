@@ -13,7 +13,7 @@ def tiny_synth(tmp_path_factory, monkeypatch):
     """Point the data folder at a temporary one and shrink quick mode's dataset."""
     data = tmp_path_factory.mktemp("data")
     monkeypatch.setenv("FASHIONLAB_DATA", str(data))
-    monkeypatch.setitem(baselines.SYNTH_SIZES, "quick", baselines.SynthSize(num_images=700, image_size=64))
+    monkeypatch.setitem(baselines.SYNTH_SIZES, "quick", baselines.SynthSize(num_images=1000, image_size=32))
     return data
 
 
@@ -80,8 +80,8 @@ def test_random_baseline_on_real_deepfashion_uses_its_paper_row(real):
 
 
 def test_cli_synth_and_reproduce(tmp_path, capsys, monkeypatch):
-    assert cli.main(["synth", "fashionai", "--out", str(tmp_path / "s"), "--num-images", "200", "--seed", "2",
-                     "--image-size", "48", "--quiet"]) == 0
+    assert cli.main(["synth", "fashionai", "--out", str(tmp_path / "s"), "--num-images", "1000", "--seed", "2",
+                     "--image-size", "32", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "images/s" in out and (tmp_path / "s" / "meta.json").exists()
     assert cli.main(["reproduce", "random-baseline", "--data", str(tmp_path / "s"), "--out", str(tmp_path / "r"),
@@ -92,8 +92,8 @@ def test_cli_synth_and_reproduce(tmp_path, capsys, monkeypatch):
 
 
 def test_cli_reports_bad_data_with_file_and_line(tmp_path, capsys):
-    assert cli.main(["synth", "fashionai", "--out", str(tmp_path / "s"), "--num-images", "200", "--seed", "2",
-                     "--image-size", "48", "--quiet"]) == 0
+    assert cli.main(["synth", "fashionai", "--out", str(tmp_path / "s"), "--num-images", "1000", "--seed", "2",
+                     "--image-size", "32", "--quiet"]) == 0
     q = tmp_path / "s" / "query_test.txt"
     lines = q.read_text().splitlines()
     lines[2] = "12 not-a-number 3"

@@ -15,6 +15,9 @@ from fashionlab.synth import (ATTRIBUTES, PRESETS, GarmentSpec, RenderConfig, al
 from fashionlab.synth.garments import DETAIL_ATTRIBUTES, LENGTH_ATTRIBUTES, NUM_VALUES
 from fashionlab.taxonomy import FASHIONAI
 
+# the format tests write tiny datasets on purpose; their "no query for ..." warning is tested on its own below
+pytestmark = pytest.mark.filterwarnings("ignore:FashionSynth. with .* images the")
+
 WILD = PRESETS["wild"]
 N_CELLS = sum(FASHIONAI.num_values)  # 54 (attribute, value) pairs
 
@@ -380,3 +383,8 @@ def test_difficulty_knobs_are_validated_and_change_only_the_scene():
     assert img_lo[outside].std(0).mean() < img_hi[outside].std(0).mean()
     # the calibrated default ("wild") and the first, harder design are both available
     assert PRESETS["wild"] == RenderConfig() and PRESETS["hard"].scale == (0.09, 0.16)
+
+
+def test_too_small_a_dataset_says_which_attributes_lack_queries(tmp_path):
+    with pytest.warns(UserWarning, match=r"test split has no query for \[.*'neck_design'\]"):
+        generate_fashionai(tmp_path / "tiny", num_images=200, seed=0, image_size=32, progress=False)

@@ -49,6 +49,7 @@ import shutil
 import sys
 import time
 import uuid
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -267,6 +268,12 @@ def generate_fashionai(out_dir, num_images: int, seed: int = 0, image_size: int 
     (out / "Annotations").mkdir(exist_ok=True)
 
     plan = plan_splits(num_images, seed, split=split, query_fraction=query_fraction)
+    for name in ("valid", "test"):
+        have = {p["attribute"] for p in plan if p["split"] == name and p["role"] == "query"}
+        if any(p["split"] == name for p in plan) and len(have) < len(ATTRIBUTES):
+            missing = [a for a in ATTRIBUTES if a not in have]
+            warnings.warn(f"FashionSynth: with {num_images} images the {name} split has no query for {missing}: "
+                          f"their mAP cannot be measured; use at least 1000 images", stacklevel=2)
     records: list[dict] = [None] * len(plan)  # type: ignore[list-item]
     render_time = 0.0
     step = max(1, len(plan) // 10)
