@@ -41,6 +41,7 @@ notebooks: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_map.py
+	$(BIN)/python benchmarks/bench_training.py
 
 clean-data:
 	rm -rf data/synth
