@@ -15,6 +15,18 @@ from .backbones import (
     pretrained_weights_candidates,
     pretrained_weights_file,
 )
+from .csn import ConditionalSimilarityNet, CSNTripletOutput, block_masks
+from .recognition import (
+    MultiColumnHead,
+    RecognitionNet,
+    SingleColumnHead,
+    multi_column_loss,
+    multi_column_loss_annotated,
+    pad_columns,
+    single_column_labels,
+    single_column_loss,
+    value_offsets,
+)
 
 __all__ = [
     "BACKBONES",
@@ -25,4 +37,16 @@ __all__ = [
     "output_size",
     "pretrained_weights_candidates",
     "pretrained_weights_file",
+    "ConditionalSimilarityNet",
+    "CSNTripletOutput",
+    "block_masks",
+    "MultiColumnHead",
+    "RecognitionNet",
+    "SingleColumnHead",
+    "multi_column_loss",
+    "multi_column_loss_annotated",
+    "pad_columns",
+    "single_column_labels",
+    "single_column_loss",
+    "value_offsets",
 ]
