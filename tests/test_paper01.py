@@ -1,0 +1,137 @@
+"""Paper 01's experiments (``recognition``, ``retrieval``) end to end on a tiny FashionSynth dataset."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from fashionlab import experiments
+from fashionlab.experiments import baselines, paper01
+
+ATTRS = baselines.PAPER_TABLES["FashionAI"]["attributes"]
+TINY = paper01.Paper01Config(input_size=32, width=8, epochs=2, triplets_per_epoch=256, batch=16, lr=2e-3)
+
+
+@pytest.fixture(scope="module")
+def tiny_synth(tmp_path_factory):
+    """FASHIONLAB_DATA at a temporary folder, quick mode shrunk to a 1000-image, 32 px dataset and a tiny budget."""
+    data = tmp_path_factory.mktemp("data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FASHIONLAB_DATA", str(data))
+        mp.setenv("FASHIONLAB_PROGRESS", "0")
+        mp.setitem(baselines.SYNTH_SIZES, "quick", baselines.SynthSize(num_images=1000, image_size=32))
+        mp.setitem(paper01.PAPER01_CONFIGS, "quick", TINY)
+        yield data
+
+
+@pytest.fixture(scope="module")
+def recognition(tiny_synth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    return experiments.run("recognition", mode="quick", seed=0, out=out, progress=False), out
+
+
+@pytest.fixture(scope="module")
+def retrieval(tiny_synth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results")
+    return experiments.run("retrieval", mode="quick", seed=0, out=out, progress=False), out
+
+
+def test_both_experiments_are_registered_with_a_config_per_mode():
+    assert {"recognition", "retrieval"} <= set(experiments.names())
+    assert set(paper01.PAPER01_CONFIGS) == {"quick", "default", "full"}
+    for cfg in paper01.PAPER01_CONFIGS.values():
+        assert cfg.dim == 64 and cfg.margin == 0.3 and (cfg.alpha, cfg.beta) == (0.3, 0.7)
+
+
+def test_paper_rows_hold_only_numbers_from_the_text():
+    assert paper01.paper_rows("recognition") == []
+    rows = paper01.paper_rows("retrieval")
+    assert rows == [{"method": "SiaNet", "metric": "triplet accuracy", "value": 60.4,
+                     "dataset": "FashionAI (paper 01)"}]
+
+
+def _check_schema(saved: dict, name: str):
+    assert {"experiment", "mode", "seed", "device", "seconds", "dataset", "rows", "paper_rows"} <= set(saved)
+    assert saved["experiment"] == name and saved["mode"] == "quick"
+    for r in saved["rows"]:
+        assert {"method", "metric", "value"} <= set(r) <= {"method", "metric", "value", "attribute"}
+        assert 0 <= r["value"] <= 100, r
+        assert r.get("attribute", ATTRS[0]) in ATTRS
+
+
+def test_recognition_rows(recognition):
+    res, out = recognition
+    saved = json.loads((out / "recognition.json").read_text())
+    _check_schema(saved, "recognition")
+    assert (out / "recognition.md").exists()
+    rows = res["rows"]
+    assert list(dict.fromkeys(r["method"] for r in rows)) == ["SC", "MC", "SC-Rec+Ret", "MC-Rec+Ret"]
+    metrics = ("accuracy", "accuracy (unannotated dims)", "accuracy (unannotated dims, visible)")
+    assert {r["metric"] for r in rows} == set(metrics)
+    for metric in metrics:
+        for m in paper01.RECOGNITION_METHODS:
+            sub = [r for r in rows if r["method"] == m and r["metric"] == metric]
+            overall = [r["value"] for r in sub if "attribute" not in r]
+            per = [r["value"] for r in sub if "attribute" in r]
+            assert len(overall) == 1 and len(per) >= 1
+            assert abs(np.mean(per) - overall[0]) < 0.02  # overall = unweighted mean of the dimensions
+    hist = res["extra"]["histories"]["MC-Rec+Ret"]
+    assert len(hist) == TINY.epochs and all(np.isfinite(h["loss"]) for h in hist)
+
+
+def test_recognition_without_ground_truth_skips_unannotated_dims(recognition, tiny_synth, tmp_path):
+    root = next((tiny_synth / "synth").iterdir())
+    copy = tmp_path / "real"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("ground_truth.jsonl"))
+    res = experiments.run("recognition", mode="quick", data=copy, seed=0, out=None, progress=False)
+    assert {r["metric"] for r in res["rows"]} == {"accuracy"}
+    assert any("skipped" in n and "ground_truth.jsonl" in n for n in res["notes"])
+
+
+def test_retrieval_rows(retrieval):
+    res, out = retrieval
+    saved = json.loads((out / "retrieval.json").read_text())
+    _check_schema(saved, "retrieval")
+    rows = res["rows"]
+    assert list(dict.fromkeys(r["method"] for r in rows)) == list(paper01.RETRIEVAL_METHODS)
+    assert {r["metric"] for r in rows} == {"triplet accuracy", "R@5", "R@10", "R@20", "mAP"}
+    for m in paper01.RETRIEVAL_METHODS:
+        flat = {r["metric"]: r["value"] for r in rows if r["method"] == m and "attribute" not in r}
+        assert set(flat) == {"triplet accuracy", "R@5", "R@10", "R@20", "mAP"}
+        assert flat["R@5"] <= flat["R@10"] <= flat["R@20"]
+        assert any(r["metric"] == "mAP" and "attribute" in r for r in rows if r["method"] == m)
+    assert saved["paper_rows"][0]["dataset"] == "FashionAI (paper 01)"
+
+
+def test_fixed_test_triplets_are_deterministic(retrieval):
+    res, _ = retrieval
+    d = res["extra"]["data"]
+    from fashionlab.datasets import Paper01TripletPool
+
+    pool = Paper01TripletPool(d.labels["test"], d.schema, seed=0, skip_rare=True).triplets()
+    assert len(pool) > 0
+    np.testing.assert_array_equal(pool, d.eval_triplets["test"])
+    # every triplet: anchor and positive share the value of the triplet's dimension, the negative does not
+    v = d.values["test"]
+    a = pool[:, 3]
+    assert (v[pool[:, 0], a] == v[pool[:, 1], a]).all() and (v[pool[:, 0], a] != v[pool[:, 2], a]).all()
+
+
+def test_att_trinet_embeds_each_image_with_its_dimensions_network():
+    _, AttNets, JointNet = paper01._models()
+    torch.manual_seed(0)
+    net = AttNets(TINY, [6, 9, 8, 6, 5, 5, 10, 5], reg=False).eval()
+    x = torch.randn(6, 3, 32, 32)
+    c = torch.tensor([0, 1, 0, 2, 1, 0])
+    with torch.no_grad():
+        before = net.cond(x, c)
+        net.nets[0].fc.weight.add_(1.0)  # change only dimension 0's network
+        after = net.cond(x, c)
+    assert torch.allclose(before.norm(dim=1), torch.ones(6), atol=1e-5)
+    changed = ~torch.isclose(before, after, atol=1e-6).all(1)
+    assert changed.tolist() == (c == 0).tolist()
+    # the MTL model's retrieval part is the modified CSN with learned masks on the recognition embedding
+    mtl = JointNet(TINY, [6, 9, 8, 6, 5, 5, 10, 5], head="multi", retrieval=True)
+    assert mtl.csn.embedding_net is mtl.rec.embedding
+    assert mtl.csn.variant == "modified" and mtl.csn.mask_type == "learned"
