@@ -135,3 +135,22 @@ def test_att_trinet_embeds_each_image_with_its_dimensions_network():
     mtl = JointNet(TINY, [6, 9, 8, 6, 5, 5, 10, 5], head="multi", retrieval=True)
     assert mtl.csn.embedding_net is mtl.rec.embedding
     assert mtl.csn.variant == "modified" and mtl.csn.mask_type == "learned"
+
+
+def test_train_variant_and_gradient_norms(recognition):
+    res, _ = recognition
+    d = res["extra"]["data"]
+    v = paper01.train_variant("MC-Rec+Ret", d, seed=0, epochs=1, alpha=0.7, beta=0.3)
+    assert v["changes"] == {"epochs": 1, "alpha": 0.7, "beta": 0.3} and len(v["history"]) == 1
+    assert 0 <= v["accuracy"] <= 100
+    model = res["extra"]["models"]["MC-Rec+Ret"]
+    before = [p.detach().clone() for p in model.parameters()]
+    g = paper01.joint_gradient_norms(model, d, num_batches=2)
+    g2 = paper01.joint_gradient_norms(model, d, alpha=0.6, beta=1.4, num_batches=2)
+    # each term's gradient is linear in its weight: doubling alpha and beta doubles both norms
+    assert g2["alpha*CE"] == pytest.approx(2 * g["alpha*CE"], rel=1e-4)
+    assert g2["beta*triplet"] == pytest.approx(2 * g["beta*triplet"], rel=1e-4)
+    assert g["ratio"] == pytest.approx(g["beta*triplet"] / g["alpha*CE"])
+    assert paper01.joint_gradient_norms(model, d, alpha=0.0, num_batches=1)["alpha*CE"] == 0.0
+    # the model itself is untouched (the function works on a copy)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

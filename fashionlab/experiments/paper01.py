@@ -146,7 +146,7 @@ def _models():
 # ----------------------------------------------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------------------------------------------
-class _Data:
+class Paper01Data:
     """Splits, decoded images, value lookup and the fixed evaluation triplets of one dataset folder."""
 
     def __init__(self, root: Path, cfg: Paper01Config, seed: int, progress: bool):
@@ -180,7 +180,7 @@ class _Data:
         return [t[s:s + b] for s in range(0, len(t) - b + 1, b)]
 
 
-def _item_embeddings(model, data: _Data, split: str, dev, batch: int = 256):
+def item_embeddings(model, data: Paper01Data, split: str, dev, batch: int = 256):
     """Conditioned embeddings of every annotated item of ``split`` (queries then candidates), ``(n, d)``."""
     import torch
 
@@ -197,7 +197,7 @@ def _item_embeddings(model, data: _Data, split: str, dev, batch: int = 256):
                             out_device="cpu")
 
 
-def _triplet_scores(emb, data: _Data, split: str):
+def triplet_scores(emb, data: Paper01Data, split: str):
     """Similarities anchor-positive and anchor-negative of the fixed triplets of ``split`` (dot products of the
     unit-norm conditioned embeddings of the items), and the triplets' dimensions."""
     import torch
@@ -212,14 +212,14 @@ def _triplet_scores(emb, data: _Data, split: str):
     return (e[ra] * e[rp]).sum(1), (e[ra] * e[rn]).sum(1), t[:, 3]
 
 
-def _retrieval_eval(model, data: _Data, split: str, dev) -> dict:
+def retrieval_scores(model, data: Paper01Data, split: str, dev) -> dict:
     from ..metrics import attribute_map, recall_at_k, triplet_accuracy
 
-    emb = _item_embeddings(model, data, split, dev)
+    emb = item_embeddings(model, data, split, dev)
     sp = data.splits[split]
     nq = len(sp.queries)
     q, c = sp.queries, sp.candidates
-    sp_, sn_, cond = _triplet_scores(emb, data, split)
+    sp_, sn_, cond = triplet_scores(emb, data, split)
     return {
         "triplet": triplet_accuracy(sp_, sn_, conditions=cond),
         "recall": recall_at_k(emb[:nq], q[:, 1], q[:, 2], emb[nq:], c[:, 1], c[:, 2], ks=(5, 10, 20)),
@@ -227,7 +227,7 @@ def _retrieval_eval(model, data: _Data, split: str, dev) -> dict:
     }
 
 
-def _predictions(model, data: _Data, split: str, ids, dev, batch: int = 256) -> np.ndarray:
+def predict_values(model, data: Paper01Data, split: str, ids, dev, batch: int = 256) -> np.ndarray:
     """``(len(ids), C)`` predicted value of every dimension of images ``ids`` (argmax within each dimension)."""
     from ..engine import extract_features
 
@@ -241,16 +241,16 @@ def _predictions(model, data: _Data, split: str, ids, dev, batch: int = 256) -> 
                             out_device="cpu").numpy()
 
 
-def _recognition_eval(model, data: _Data, split: str, dev) -> dict:
+def recognition_accuracy(model, data: Paper01Data, split: str, dev) -> dict:
     """Accuracy within the annotated dimension, per dimension (fractions) and their unweighted mean."""
     lab = data.labels[split]
-    pred = _predictions(model, data, split, lab[:, 0], dev)
+    pred = predict_values(model, data, split, lab[:, 0], dev)
     ok = pred[np.arange(len(lab)), lab[:, 1]] == lab[:, 2]
     per = {a: float(ok[lab[:, 1] == a].mean()) for a in range(data.C) if (lab[:, 1] == a).any()}
     return {"per": per, "overall": float(np.mean(list(per.values())))}
 
 
-def _unannotated_eval(model, data: _Data, split: str, dev) -> dict | None:
+def _unannotated_eval(model, data: Paper01Data, split: str, dev) -> dict | None:
     """Accuracy on the dimensions an image was not annotated with, against FashionSynth's ground truth; None
     when the folder has no ``ground_truth.jsonl``."""
     if not (data.root / "ground_truth.jsonl").exists():
@@ -262,7 +262,7 @@ def _unannotated_eval(model, data: _Data, split: str, dev) -> dict | None:
     for r in load_ground_truth(data.root, split):
         truth[r["id"]] = [int(r["values"][a]) for a in attrs]
     ids = np.unique(data.labels[split][:, 0])
-    pred = _predictions(model, data, split, ids, dev)
+    pred = predict_values(model, data, split, ids, dev)
     unannotated = (data.values[split][ids] < 0) & (truth[ids] >= 0)
     # "Invisible" value of each dimension (value 0 in FashionAI), -1 where the schema has none
     invisible = np.array([list(data.schema.values.get(a, ())).index("Invisible")
@@ -279,7 +279,9 @@ def _unannotated_eval(model, data: _Data, split: str, dev) -> dict | None:
 # ----------------------------------------------------------------------------------------------------------
 # training
 # ----------------------------------------------------------------------------------------------------------
-def _build(method: str, cfg: Paper01Config, num_values):
+def build_model(method: str, cfg: Paper01Config, num_values):
+    """A fresh, untrained model of ``method`` (one of :data:`RECOGNITION_METHODS` or :data:`RETRIEVAL_METHODS`),
+    the architectures of paper 01 Fig. 4 / Table II on a SmallCNN; every model exposes ``cond(x, c)``."""
     GlobalNet, AttNets, JointNet = _models()
     return {
         "SC": lambda: JointNet(cfg, num_values, head="single", retrieval=False),
@@ -295,7 +297,7 @@ def _build(method: str, cfg: Paper01Config, num_values):
     }[method]()
 
 
-def _step_fn(method: str, cfg: Paper01Config, data: _Data, dev):
+def _step_fn(method: str, cfg: Paper01Config, data: Paper01Data, dev):
     """The loss of one batch of triplets ``t`` (B, 4) for ``method``."""
     import torch
     import torch.nn.functional as F
@@ -360,7 +362,7 @@ def _step_fn(method: str, cfg: Paper01Config, data: _Data, dev):
     return step
 
 
-def _train(method: str, cfg: Paper01Config, data: _Data, seed: int, progress: bool, select: str):
+def train_method(method: str, cfg: Paper01Config, data: Paper01Data, seed: int, progress: bool, select: str):
     """Train ``method``; select the epoch by validation accuracy (``select="recognition"``) or validation
     triplet accuracy (``"retrieval"``). Returns (model, history)."""
     import torch
@@ -369,19 +371,19 @@ def _train(method: str, cfg: Paper01Config, data: _Data, seed: int, progress: bo
 
     dev = pick_device(verbose=False)
     seed_everything(seed)  # same initial RNG state for every method
-    model = _build(method, cfg, data.schema.num_values).to(dev)
+    model = build_model(method, cfg, data.schema.num_values).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.5)
 
     if select == "recognition":
         def eval_fn(model, epoch):
-            return {"valid_accuracy": 100 * _recognition_eval(model, data, "valid", dev)["overall"]}
+            return {"valid_accuracy": 100 * recognition_accuracy(model, data, "valid", dev)["overall"]}
         monitor = "valid_accuracy"
     else:
         def eval_fn(model, epoch):
             from ..metrics import triplet_accuracy
 
-            s_pos, s_neg, _ = _triplet_scores(_item_embeddings(model, data, "valid", dev), data, "valid")
+            s_pos, s_neg, _ = triplet_scores(item_embeddings(model, data, "valid", dev), data, "valid")
             return {"valid_triplet_acc": 100 * triplet_accuracy(s_pos, s_neg)}
         monitor = "valid_triplet_acc"
 
@@ -390,6 +392,78 @@ def _train(method: str, cfg: Paper01Config, data: _Data, seed: int, progress: bo
                   progress=progress, verbose=progress)
     model.eval()
     return model, history
+
+
+def train_variant(method: str, data: Paper01Data, seed: int = 0, progress: bool = False, **changes) -> dict:
+    """Train ``method`` with some :class:`Paper01Config` fields changed (e.g. ``alpha=0.7, beta=0.3`` for Eq. 6's
+    weights, ``lambda1=0`` for Eq. 5) and score it on the test split: the ablations of notebooks 01 and 02.
+
+    Recognition methods (SC, MC, \*-Rec+Ret) are selected and scored on accuracy, retrieval methods on triplet
+    accuracy, exactly as in :func:`recognition` / :func:`retrieval`. Returns ``{"method", "changes", "seed",
+    "accuracy" or "triplet accuracy" (percent), "best_epoch", "model", "history"}``."""
+    import dataclasses
+
+    from ..engine import device as pick_device
+
+    cfg = dataclasses.replace(data.cfg, **changes)
+    dev = pick_device(verbose=False)
+    select = "recognition" if method in RECOGNITION_METHODS else "retrieval"
+    model, hist = train_method(method, cfg, data, seed, progress, select=select)
+    out = {"method": method, "changes": dict(changes), "seed": seed, "best_epoch": hist.best_epoch,
+           "model": model, "history": hist}
+    if select == "recognition":
+        out["accuracy"] = _pct(recognition_accuracy(model, data, "test", dev)["overall"])
+    else:
+        out["triplet accuracy"] = _pct(retrieval_scores(model, data, "test", dev)["triplet"]["overall"])
+    return out
+
+
+def joint_gradient_norms(model, data: Paper01Data, alpha: float | None = None, beta: float | None = None,
+                         num_batches: int = 8, seed: int = 0) -> dict:
+    """How hard each term of Eq. 6 pulls on the shared embedding network of a joint model (SC/MC-Rec+Ret,
+    MTL Ret+Reg): the L2 norm of the gradient of ``alpha * CE`` and of ``beta * (triplet + Eq. 5 regularisers)``
+    with respect to the embedding network's parameters (backbone + FC), each averaged over ``num_batches``
+    training batches of epoch ``seed``'s triplets. ``alpha``/``beta`` default to the data's config (paper 01:
+    0.3 / 0.7). The model is copied; BatchNorm runs in training mode on the copy, as during training.
+
+    Returns ``{"alpha*CE": float, "beta*triplet": float, "ratio": beta*triplet / alpha*CE}``."""
+    import copy
+
+    import torch
+
+    cfg = data.cfg
+    alpha = cfg.alpha if alpha is None else alpha
+    beta = cfg.beta if beta is None else beta
+    m = copy.deepcopy(model).train()
+    dev = next(m.parameters()).device
+    params = [p for p in m.embedding.parameters() if p.requires_grad]
+    images, values = data.images["train"], data.values["train"]
+    sums = {"alpha*CE": 0.0, "beta*triplet": 0.0}
+    batches = data.train_batches(seed)[:num_batches]
+    with torch.random.fork_rng(devices=[]):  # the same augmentation on every call, the caller's RNG untouched
+        torch.manual_seed(seed)
+        for t in batches:
+            _add_gradient_norms(m, t, cfg, alpha, beta, images, values, params, sums, dev)
+    out = {k: v / len(batches) for k, v in sums.items()}
+    out["ratio"] = out["beta*triplet"] / out["alpha*CE"] if out["alpha*CE"] > 0 else float("inf")
+    return out
+
+
+def _add_gradient_norms(m, t, cfg, alpha, beta, images, values, params, sums, dev) -> None:
+    """Add the gradient norms of one batch of triplets ``t`` to ``sums`` (see :func:`joint_gradient_norms`)."""
+    import torch
+
+    b = len(t)
+    ids = t[:, :3].T.reshape(-1)
+    attr = torch.from_numpy(np.tile(t[:, 3], 3)).to(dev)
+    val = torch.from_numpy(values[ids, np.tile(t[:, 3], 3)]).to(dev)
+    f = m.embedding(images.batch(ids, train=True, device=dev))
+    ce = alpha * m.rec.loss(m.rec.head(f), attr, val)
+    trip = beta * m.csn.triplet_loss_from_embeddings(f[:b], f[b:2 * b], f[2 * b:], attr[:b], margin=cfg.margin,
+                                                     lambda1=cfg.lambda1, lambda2=cfg.lambda2).loss
+    for key, loss in (("alpha*CE", ce), ("beta*triplet", trip)):
+        g = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        sums[key] += float(torch.sqrt(sum((x.float() ** 2).sum() for x in g if x is not None)))
 
 
 def _pct(x: float) -> float:
@@ -413,7 +487,7 @@ def paper_rows(experiment: str) -> list[dict]:
     return []
 
 
-def _common_notes(cfg: Paper01Config, data: _Data, methods, histories) -> list[str]:
+def _common_notes(cfg: Paper01Config, data: Paper01Data, methods, histories) -> list[str]:
     steps = cfg.triplets_per_epoch // cfg.batch * cfg.epochs
     notes = [f"SmallCNN width {cfg.width} at {cfg.input_size} px, embedding {cfg.dim}, {cfg.epochs} epochs x "
              f"{cfg.triplets_per_epoch} triplets (batch {cfg.batch}, {steps} steps, the same triplets in the same "
@@ -433,15 +507,15 @@ def recognition(mode: str, data: Path | None, seed: int, progress: bool = True) 
 
     root, label = fashionai_data(mode, data, seed, progress)
     cfg = PAPER01_CONFIGS[mode]
-    d = _Data(root, cfg, seed, progress)
+    d = Paper01Data(root, cfg, seed, progress)
     attrs = list(d.schema.attributes)
     dev = pick_device(verbose=False)
     rows, unann, unann_vis, models, histories = [], [], [], {}, {}
     have_truth = (d.root / "ground_truth.jsonl").exists()
     for m in RECOGNITION_METHODS:
-        model, hist = _train(m, cfg, d, seed, progress, select="recognition")
+        model, hist = train_method(m, cfg, d, seed, progress, select="recognition")
         models[m], histories[m] = model, hist
-        r = _recognition_eval(model, d, "test", dev)
+        r = recognition_accuracy(model, d, "test", dev)
         rows += _attr_rows(m, "accuracy", r["per"], r["overall"], attrs)
         if have_truth:
             u = _unannotated_eval(model, d, "test", dev)
@@ -481,14 +555,14 @@ def retrieval(mode: str, data: Path | None, seed: int, progress: bool = True) ->
 
     root, label = fashionai_data(mode, data, seed, progress)
     cfg = PAPER01_CONFIGS[mode]
-    d = _Data(root, cfg, seed, progress)
+    d = Paper01Data(root, cfg, seed, progress)
     attrs = list(d.schema.attributes)
     dev = pick_device(verbose=False)
     trip_rows, rec_rows, map_rows_, models, histories = [], [], [], {}, {}
     for m in RETRIEVAL_METHODS:
-        model, hist = _train(m, cfg, d, seed, progress, select="retrieval")
+        model, hist = train_method(m, cfg, d, seed, progress, select="retrieval")
         models[m], histories[m] = model, hist
-        r = _retrieval_eval(model, d, "test", dev)
+        r = retrieval_scores(model, d, "test", dev)
         per = {k: v for k, v in r["triplet"].items() if k != "overall"}
         trip_rows += _attr_rows(m, "triplet accuracy", per, r["triplet"]["overall"], attrs)
         rec_rows += [{"method": m, "metric": f"R@{k}", "value": _pct(r["recall"][k]["overall"])} for k in (5, 10, 20)]
