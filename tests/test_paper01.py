@@ -154,3 +154,30 @@ def test_train_variant_and_gradient_norms(recognition):
     assert paper01.joint_gradient_norms(model, d, alpha=0.0, num_batches=1)["alpha*CE"] == 0.0
     # the model itself is untouched (the function works on a copy)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_sianet_pair_modes(recognition):
+    """The paper's SiaNet (positive pairs only) never pushes a negative away: its loss is the mean squared distance
+    of the positive pairs, independent of the negatives; an unknown mode is refused by name."""
+    import dataclasses
+
+    res, _ = recognition
+    d = res["extra"]["data"]
+    model = paper01.build_model("SiaNet", d.cfg, d.schema.num_values)
+    t = d.train_batches(0)[0][:6]
+    pos = paper01._step_fn("SiaNet", dataclasses.replace(d.cfg, sianet_pairs="positive"), d, torch.device("cpu"))
+    both = paper01._step_fn("SiaNet", d.cfg, d, torch.device("cpu"))
+    model.eval()
+    with torch.no_grad():
+        t_other_neg = t.copy()
+        t_other_neg[:, 2] = t[::-1, 2]
+        losses = []
+        for fn, tt in ((pos, t), (both, t), (pos, t_other_neg)):
+            torch.manual_seed(0)  # the same random flips each time
+            losses.append(fn(model, tt)[0])
+        lp, lb, lp2 = losses
+    assert float(lp) == pytest.approx(float(lp2), abs=1e-6)  # negatives do not matter
+    assert float(lp) != pytest.approx(float(lb))
+    bad = paper01._step_fn("SiaNet", dataclasses.replace(d.cfg, sianet_pairs="negative"), d, torch.device("cpu"))
+    with pytest.raises(ValueError, match="sianet_pairs"):
+        bad(model, t)

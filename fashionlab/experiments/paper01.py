@@ -60,6 +60,10 @@ class Paper01Config:
     lambda1: float = 5e-3  # Eq. 5
     lambda2: float = 5e-4
     contrastive_margin: float = 1.0  # SiaNet, on L2-normalised embeddings (distances in [0, 2])
+    # SiaNet's pairs: "both" = positive (anchor, positive) and negative (anchor, negative) pairs, the usual
+    # contrastive loss; "positive" = positive pairs only, as paper 01's text describes its SiaNet ("narrowing the
+    # distances", "ignorance of opposite relationships between anchor and negative")
+    sianet_pairs: str = "both"
 
 
 PAPER01_CONFIGS = {
@@ -323,9 +327,13 @@ def _step_fn(method: str, cfg: Paper01Config, data: Paper01Data, dev):
             s_pos, s_neg = (ea * ep).sum(1), (ea * en).sum(1)
             if method == "TriNet":
                 loss = triplet_ranking_loss(s_pos, s_neg, cfg.margin)
-            else:  # positive pairs (anchor, positive), negative pairs (anchor, negative)
+            elif cfg.sianet_pairs == "both":  # positive pairs (anchor, positive), negative pairs (anchor, negative)
                 same = torch.cat([torch.ones(b), torch.zeros(b)]).to(dev)
                 loss = contrastive_loss(torch.cat([ea, ea]), torch.cat([ep, en]), same, margin=cfg.contrastive_margin)
+            elif cfg.sianet_pairs == "positive":  # only pull same-valued pairs together
+                loss = contrastive_loss(ea, ep, torch.ones(b, device=dev), margin=cfg.contrastive_margin)
+            else:
+                raise ValueError(f"sianet_pairs must be 'both' or 'positive', got {cfg.sianet_pairs!r}")
             return loss, {"acc": (s_pos > s_neg).float().mean()}
         if method in ("Att-TriNet", "Att-TriNet+Reg"):
             f = model.raw(x, attr)
@@ -398,7 +406,7 @@ def train_variant(method: str, data: Paper01Data, seed: int = 0, progress: bool 
     """Train ``method`` with some :class:`Paper01Config` fields changed (e.g. ``alpha=0.7, beta=0.3`` for Eq. 6's
     weights, ``lambda1=0`` for Eq. 5) and score it on the test split: the ablations of notebooks 01 and 02.
 
-    Recognition methods (SC, MC, \*-Rec+Ret) are selected and scored on accuracy, retrieval methods on triplet
+    Recognition methods (SC, MC, SC-Rec+Ret, MC-Rec+Ret) are selected and scored on accuracy, retrieval methods on triplet
     accuracy, exactly as in :func:`recognition` / :func:`retrieval`. Returns ``{"method", "changes", "seed",
     "accuracy" or "triplet accuracy" (percent), "best_epoch", "model", "history"}``."""
     import dataclasses
@@ -574,7 +582,8 @@ def retrieval(mode: str, data: Path | None, seed: int, progress: bool = True) ->
              "dimensions; mAP: ASEN protocol, overall weighted by queries",
              "SiaNet: contrastive loss (margin 1.0, L2-normalised embeddings) on positive pairs (anchor, positive) "
              "and negative pairs (anchor, negative) of the same triplets; TriNet: attribute-unaware triplet ranking "
-             "loss on cosine similarity, margin 0.3",
+             "loss on cosine similarity, margin 0.3; paper 01's text describes a SiaNet on positive pairs only "
+             "(Paper01Config.sianet_pairs='positive', trained in notebook 02 section 4)",
              "Att-TriNet: 8 SmallCNN networks of the same width, one per dimension; each step's triplets are routed "
              "to their dimension's network, so the 8 share the step budget (the same images per step as every "
              "other method; each network sees about 1/8 of them); at test time an image is embedded by the network "
