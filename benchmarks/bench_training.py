@@ -3,7 +3,9 @@
 Prints a table (no assertions): the bare backbones behind a pooled embedding (``GlobalPoolEmbedding``), fp32 on
 this machine's CPU, and on CUDA (with AMP and channels_last, as ``fashionlab.engine.fit`` uses them) when a GPU is
 present. Paper 01's models (notebooks 01-02, default-mode
-sizes: SmallCNN width 16 at 64 px) sit next to their bare backbone. Later notebooks add their models to ``MODELS``. Run: ``python benchmarks/bench_training.py [--quick]``.
+sizes: SmallCNN width 16 at 64 px) sit next to their bare backbone; so do paper 03's (notebook 03: a 128 px image
+seen at 48 px by SmallCNN width 16 with output stride 8; ASEN adds its local branch on a crop of the 128 px
+image). Later notebooks add their models to ``MODELS``. Run: ``python benchmarks/bench_training.py [--quick]``.
 """
 from __future__ import annotations
 
@@ -45,12 +47,49 @@ class _Paper01(torch.nn.Module):
         return out
 
 
+class _Paper03(torch.nn.Module):
+    """Paper 03's models (notebook 03) at the default mode's sizes: the input is the 128 px "high-resolution"
+    image; every method sees it downscaled to the 48 px global view (antialiased, as ``TwoScaleImages``), each
+    image under an attribute (cycling through the eight); ``ASEN`` also crops the 128 px image around its
+    attention for the local branch (both embeddings are returned, as stage 2 trains both)."""
+
+    def __init__(self, method: str):
+        super().__init__()
+        from fashionlab.experiments import paper03
+
+        self.method, self.cfg = method, paper03.ASEN_CONFIGS["default"]
+        if method == "bare":
+            self.model = _embed(paper03.build_backbone(self.cfg))
+        elif method == "ASEN":
+            self.model = paper03.build_asen(paper03.build_model("ASEN_g", self.cfg, 8), self.cfg)
+        else:
+            self.model = paper03.build_model(method, self.cfg, 8)
+
+    def forward(self, x):
+        import torch.nn.functional as F
+
+        lo = F.interpolate(x, size=self.cfg.global_size, mode="bilinear", antialias=True, align_corners=False)
+        a = torch.arange(len(x), device=x.device) % 8
+        if self.method in ("bare", "Triplet"):
+            return self.model(lo)
+        if self.method == "CSN":
+            return self.model(lo, a)
+        if self.method == "ASEN":
+            out = self.model(lo, a, x)
+            return torch.cat([out.global_embedding, out.local_embedding], dim=1)
+        return self.model(lo, a).embedding
+
+
 PAPER01_METHODS = ("SC", "MC", "MC-Rec+Ret", "SiaNet", "TriNet", "Att-TriNet", "Att-TriNet+Reg", "CSN", "MTL Ret+Reg")
+
+PAPER03_METHODS = ("Triplet", "CSN", "ASEN_g w/o ASA", "ASEN_g w/o ACA", "ASEN_g", "ASEN")
 
 #: (name, input size, builder)
 MODELS = [
     ("SmallCNN(w=16) embedding (bare)", 64, lambda: _embed(SmallCNN(width=16))),
     *[(f"paper 01 {m}", 64, (lambda m=m: _Paper01(m))) for m in PAPER01_METHODS],
+    ("SmallCNN(w=16, os 8) at 48px (bare)", 128, lambda: _Paper03("bare")),
+    *[(f"paper 03 {m}", 128, (lambda m=m: _Paper03(m))) for m in PAPER03_METHODS],
     ("SmallCNN(w=32) embedding", 64, lambda: _embed(SmallCNN(width=32))),
     ("SmallCNN(w=32) embedding", 128, lambda: _embed(SmallCNN(width=32))),
     ("ResNet-18 to layer3 embedding", 112, lambda: _embed(backbone("resnet18"))),
