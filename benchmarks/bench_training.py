@@ -40,11 +40,16 @@ class _Paper01(torch.nn.Module):
 
     def forward(self, x):
         c = torch.arange(len(x), device=x.device) % self.num_dims
-        out = self.model.cond(x, c)
-        rec = getattr(self.model, "rec", None)
-        if rec is not None:
-            out = torch.cat([out, self.model.logits(x)], dim=1)
-        return out
+        m = self.model
+        if not hasattr(m, "csn"):
+            return m.cond(x, c)  # SiaNet, TriNet, Att-TriNet(+Reg): one embedding per image
+        # the recognition / joint models, as their training step runs them: one backbone pass, then the heads
+        f = m.embedding(x)
+        out = [] if m.csn is None else [m.csn.condition(f, c)]
+        if m.rec is not None:
+            logits = m.rec.head(f)  # one tensor (single column) or one per dimension (multi-column)
+            out += list(logits) if isinstance(logits, (list, tuple)) else [logits]
+        return torch.cat(out, dim=1)
 
 
 class _Paper03(torch.nn.Module):
