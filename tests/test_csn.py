@@ -16,16 +16,7 @@ from fashionlab.models import ConditionalSimilarityNet, RecognitionNet, SmallCNN
 from fashionlab.taxonomy import FASHIONAI
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a shared 2-core machine OpenMP threads
-    spinning against another process make these tests 100x slower; run them single-threaded."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------- masks

@@ -20,14 +20,7 @@ SLIDES = Path(__file__).resolve().parents[2] / "shared" / "papers" / "03_asen_at
 EXTRA = ("ASEN_g after stage 2", "ASEN_l (whole image)", "ASEN_full")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
