@@ -161,6 +161,80 @@ def test_two_scale_images_share_flips(tmp_path):
     assert hi2 is None and lo2.shape == lo.shape
 
 
+def test_oracle_boxes_and_crops(tmp_path):
+    """An oracle crop of a flat square patch, at scale 1, is the patch's colour; at scale 2 the patch fills the
+    central half; the square is centred on the box and sized on its longer side."""
+    from PIL import Image
+
+    assert torch.allclose(paper03.oracle_boxes([[40, 20, 60, 30]], 1.5), torch.tensor([[35.0, 10, 65, 40]]))
+    assert torch.allclose(paper03.oracle_boxes([[0, 0, 8, 4], [5, 5, 5, 5]], 1.0),
+                          torch.tensor([[0.0, -2, 8, 6], [4.5, 4.5, 5.5, 5.5]]))
+    arr = np.zeros((64, 64, 3), dtype=np.uint8)
+    arr[8:24, 16:32] = 200                                           # box [16, 8, 32, 24]
+    Image.fromarray(arr).save(tmp_path / "0.png")
+    Image.fromarray(arr[:, ::-1].copy()).save(tmp_path / "1.png")    # mirrored: box [32, 8, 48, 24]
+    im = paper03.TwoScaleImages(tmp_path, ["0.png", "1.png"], 64, 8)
+    boxes = np.array([[16, 8, 32, 24], [32, 8, 48, 24]], dtype=np.float32)
+    one = paper03.region_crop_images(im, boxes, 1.0)
+    assert one.hi is im.hi and one.lo.shape == (2, 3, 8, 8) and im.lo is not one.lo
+    assert (one.lo[:, :, 1:-1, 1:-1] == 200).all()
+    two = paper03.region_crop_images(im, boxes, 2.0).lo.float()
+    assert (two[:, :, 3:5, 3:5] == 200).all() and (two[:, :, 0, 0] == 0).all()
+    with pytest.raises(ValueError, match="boxes for 2 images"):
+        paper03.region_crop_images(im, boxes[:1], 1.0)
+
+
+def test_union_regions():
+    recs = [{"image_size": 100, "regions": {"collar_design": [10, 10, 20, 20], "neck_design": [15, 5, 30, 18],
+                                            "skirt_length": [0, 50, 100, 100]}},
+            {"image_size": 100, "regions": {"collar_design": None, "skirt_length": [0, 50, 100, 100]}}]
+    got = paper03.union_regions(recs, ["collar_design", "neck_design"], 50)      # decoded at half the size
+    assert np.allclose(got, [[5, 2.5, 15, 10], [0, 0, 50, 50]])
+
+
+def test_focused_view_keeps_only_its_attributes(quick):
+    res, _ = quick
+    d = res["extra"]["data"]
+    neck = [d.attributes.index(a) for a in paper03.SMALL_REGION_ATTRIBUTES]
+    v = d.focused(paper03.SMALL_REGION_ATTRIBUTES)
+    assert v.images is d.images and d.focus is None and v.focus == tuple(neck)
+    full = np.concatenate(d.train_batches(3))
+    kept = np.concatenate(v.train_batches(3))
+    assert set(np.unique(kept[:, 3])) <= set(neck)
+    expect = full[np.isin(full[:, 3], neck)]                      # same triplets, same order (whole batches)
+    assert np.array_equal(kept, expect[:len(kept)]) and len(expect) - len(kept) < d.cfg.batch
+    q, c = v.queries_candidates("test")
+    sq = d.splits["test"].queries
+    assert np.array_equal(q, sq[np.isin(sq[:, 1], neck)]) and set(np.unique(c[:, 1])) <= set(neck)
+    assert np.array_equal(v.items("test"), np.concatenate([q, c]))
+
+
+def test_detail_study_rows(quick):
+    """The neck-detail study: its methods, neck attributes only, overall = query-weighted mean of the four."""
+    res, _ = quick
+    d, study = res["extra"]["data"], res["extra"]["detail_study"]
+    cfg = paper03.ASEN_CONFIGS["quick"]
+    rows = [r for r in res["rows"] if r["metric"] == paper03.DETAIL_METRIC]
+    oracle = [f"Triplet, oracle crop x{s:g}" for s in cfg.oracle_scales]
+    methods = ["Random baseline", *oracle, "Triplet", "ASEN_g", "ASEN", "ASEN_l", "ASEN_g after stage 2"]
+    assert list(dict.fromkeys(r["method"] for r in rows)) == methods
+    q = d.focused(paper03.SMALL_REGION_ATTRIBUTES).queries_candidates("test")[0]
+    nq = {d.attributes[a]: n for a, n in zip(*np.unique(q[:, 1], return_counts=True))}
+    assert set(nq) == set(paper03.SMALL_REGION_ATTRIBUTES)
+    for m in methods:
+        per = {r["attribute"]: r["value"] for r in rows if r["method"] == m and "attribute" in r}
+        overall = [r["value"] for r in rows if r["method"] == m and "attribute" not in r]
+        assert set(per) == set(nq)
+        assert overall[0] == pytest.approx(sum(per[a] * nq[a] for a in nq) / sum(nq.values()), abs=0.02)
+    assert len(study["histories"]["ASEN_g"]) == cfg.detail_epochs
+    assert len(study["histories"]["ASEN"]) == cfg.detail_stage2_epochs
+    assert len(study["histories"][oracle[0]]) == cfg.epochs
+    for metric in paper03.DETAIL_SCORES:
+        got = [r for r in res["rows"] if r["metric"] == metric]
+        assert {r["method"] for r in got} == {"ASEN_g"}
+        assert {r["attribute"] for r in got if "attribute" in r} <= set(paper03.SMALL_REGION_ATTRIBUTES)
+
+
 # ---------------------------------------------------------------------------------------------- the preset
 
 def test_asen_preset_leaves_the_others_alone_and_keeps_details_small():
@@ -228,7 +302,8 @@ def test_rows_methods_and_metrics(quick):
         assert 0 <= r["value"] <= 100 and r.get("attribute", attrs[0]) in attrs, r
     maps = [r for r in rows if r["metric"] == "mAP"]
     assert list(dict.fromkeys(r["method"] for r in maps)) == ["Random baseline", *paper03.METHODS, *EXTRA]
-    assert {r["metric"] for r in rows} == {"mAP", "pointing game", "box IoU"}
+    assert {r["metric"] for r in rows} == {"mAP", "pointing game", "box IoU", paper03.DETAIL_METRIC,
+                                           *paper03.DETAIL_SCORES}
     for metric in ("pointing game", "box IoU"):
         assert {r["method"] for r in rows if r["metric"] == metric} == {"ASEN_g", "ASEN_g w/o ASA"}
     # every method: 8 attributes + overall; overall = the query-weighted mean of the attributes (§4.1)

@@ -52,11 +52,11 @@ def paper_rows(method: str, dataset: str = "FashionAI") -> list[dict]:
     return rows
 
 
-def map_rows(method: str, result: dict, attributes) -> list[dict]:
+def map_rows(method: str, result: dict, attributes, metric: str = "mAP") -> list[dict]:
     """Turn :func:`fashionlab.metrics.attribute_map` output (fractions) into result rows in percent."""
-    rows = [{"method": method, "metric": "mAP", "attribute": attributes[a], "value": round(100 * float(v), 2)}
+    rows = [{"method": method, "metric": metric, "attribute": attributes[a], "value": round(100 * float(v), 2)}
             for a, v in sorted((k, v) for k, v in result.items() if k != "overall")]
-    rows.append({"method": method, "metric": "mAP", "value": round(100 * float(result["overall"]), 2)})
+    rows.append({"method": method, "metric": metric, "value": round(100 * float(result["overall"]), 2)})
     return rows
 
 

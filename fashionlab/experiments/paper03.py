@@ -29,6 +29,10 @@
     against FashionSynth's region ground truth, per attribute (what the slides can only show as pictures,
     "Spatial Attention Visualization").
 
+Beyond the slides, the neck-detail study (:func:`detail_study`, metric ``mAP, neck-detail study``): the same
+methods trained on the four neck attributes alone, on oracle crops around the ground-truth region and for three
+times as many detail triplets, to find out why the local branch did not help on them in the main run.
+
 Data: FashionSynth's ``asen`` preset (:data:`fashionlab.synth.PRESETS`): garments on a cluttered canvas whose neck
 details cover a few percent of the picture, rendered at ``image_size`` (the high-resolution image, 128 px in
 default mode) and seen by every method at ``global_size`` (the whole image downscaled, 48 px; ASEN's 224 px
@@ -57,7 +61,8 @@ from .registry import Outcome, register
 
 __all__ = ["METHODS", "SMALL_REGION_ATTRIBUTES", "AsenConfig", "ASEN_CONFIGS", "AsenData", "TwoScaleImages",
            "asen_data", "build_backbone", "build_model", "build_asen", "train_single", "train_asen",
-           "feature_fn", "embed_items", "evaluate_map", "pointing_game", "box_iou", "attention_scores", "paper_rows", "asen"]
+           "feature_fn", "embed_items", "evaluate_map", "pointing_game", "box_iou", "attention_scores",
+           "union_regions", "oracle_boxes", "region_crop_images", "detail_study", "paper_rows", "asen"]
 
 METHODS = ("Triplet", "CSN", "ASEN_g w/o ASA", "ASEN_g w/o ACA", "ASEN_g", "ASEN_l", "ASEN")
 #: The attributes whose regions are small (the neck details): where the local branch should help most.
@@ -119,11 +124,17 @@ class AsenConfig:
     lambda2: float = 5e-4
     whole_image_ablation: bool = True  # train ASEN_full too (one more stage 2)
     preset: str = "asen"
+    # the neck-detail study (beyond the slides; :func:`detail_study`): trained on the small-region attributes'
+    # triplets only; 0 epochs = no study
+    detail_epochs: int = 36  # Triplet and ASEN_g on the whole global view: 3x the detail triplets of stage 1
+    detail_stage2_epochs: int = 12
+    oracle_scales: tuple[float, ...] = (1.5, 3.5)  # side of the ground-truth crop / side of the region
 
 
 ASEN_CONFIGS = {
     "quick": AsenConfig(num_images=1000, image_size=64, global_size=32, local_size=24, width=8, epochs=2,
-                        stage2_epochs=1, triplets_per_epoch=384, batch=32, lr=2e-3),
+                        stage2_epochs=1, triplets_per_epoch=384, batch=32, lr=2e-3, detail_epochs=2,
+                        detail_stage2_epochs=1),
     # a 2-core CPU, about 15 minutes: 5 single-branch trainings of 12 epochs and two stage 2s of 6 (ASEN,
     # ASEN_full). (16 + 8 epochs of 6144 triplets, calibrated first, would take about 25 minutes: estimated
     # from paper 01's measured 3.3-3.5 minutes per method for 12 x 8192 triplets of the same backbone.)
@@ -133,7 +144,8 @@ ASEN_CONFIGS = {
     # of a 448 px image, 112 px crops, 1024-d embeddings, 512-d attribute vectors
     "full": AsenConfig(num_images=24000, image_size=448, global_size=224, local_size=112, width=32, epochs=30,
                        stage2_epochs=12, triplets_per_epoch=32000, batch=16, lr=1e-4, backbone="resnet50",
-                       local_backbone="resnet34", stage="layer3", dim=1024, cond_dim=512),
+                       local_backbone="resnet34", stage="layer3", dim=1024, cond_dim=512, detail_epochs=90,
+                       detail_stage2_epochs=24),
 }
 
 
@@ -216,6 +228,57 @@ class TwoScaleImages:
         return lo, hi
 
 
+def union_regions(records, attributes, image_size: int) -> np.ndarray:
+    """``(n, 4)`` per image (``records`` in id order), in pixels of images decoded at ``image_size``: the box
+    around the ground-truth regions of ``attributes`` visible in it, or the whole image where none is."""
+    out = np.zeros((len(records), 4), dtype=np.float32)
+    for i, r in enumerate(records):
+        size = float(r.get("image_size", image_size))  # the canvas the ground truth was written for
+        b = [r["regions"][a] for a in attributes if r["regions"].get(a) is not None]
+        if b:
+            b = np.asarray(b, dtype=np.float32)
+            out[i] = np.array([b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()]) * (image_size / size)
+        else:
+            out[i] = [0, 0, image_size, image_size]
+    return out
+
+
+def oracle_boxes(boxes, scale: float):
+    """``(n, 4)`` float tensor: for each ``[x1, y1, x2, y2]`` of ``boxes``, the square of side ``scale`` times the
+    box's longer side (at least 1 px), centred on the box (it may reach beyond the canvas). The crop a perfect
+    localiser would cut (the detail study, :func:`region_crop_images`)."""
+    import torch
+
+    b = torch.as_tensor(np.asarray(boxes), dtype=torch.float32).reshape(-1, 4)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    half = scale * torch.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]).clamp_min(1.0) / 2
+    return torch.stack([cx - half, cy - half, cx + half, cy + half], 1)
+
+
+def region_crop_images(images: TwoScaleImages, boxes, scale: float) -> TwoScaleImages:
+    """A copy of ``images`` whose global view is an oracle crop (beyond the slides; the detail study): for
+    image ``i``, the square of side ``scale`` times the longer side of ``boxes[i]`` centred on it, cut from the
+    high-resolution image (bilinear, :func:`torchvision.ops.roi_align`; beyond the canvas the pixels are black) and resized to ``global_size``. What a perfect localiser would hand a
+    network, at the global view's input size. The high-resolution images are shared."""
+    import torch
+    from torchvision.ops import roi_align
+
+    sq = oracle_boxes(boxes, scale)
+    if len(sq) != len(images):
+        raise ValueError(f"got {len(sq)} boxes for {len(images)} images")
+    g = images.global_size
+    lo = torch.empty((len(images), 3, g, g), dtype=torch.uint8)
+    chunk = 2048
+    for s in range(0, len(images), chunk):
+        x = images.hi.data[s:s + chunk].float()
+        rois = torch.cat([torch.arange(len(x), dtype=torch.float32)[:, None], sq[s:s + chunk]], 1)
+        y = roi_align(x, rois, output_size=(g, g), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+        lo[s:s + chunk] = y.round_().clamp_(0, 255).to(torch.uint8)
+    out = copy.copy(images)
+    out.lo = lo
+    return out
+
+
 class AsenData:
     """One dataset folder in the ASEN split layout (slides "Experiment Setup": triplets sampled from the
     training images, queries and candidates with annotations on the same attribute; data-formats §5.1): its
@@ -234,16 +297,47 @@ class AsenData:
         self.sampler = AsenPPTripletSampler(self.splits["train"].labels, self.schema,
                                             num_triplets=cfg.triplets_per_epoch, seed=seed, skip_rare=True)
         self.has_truth = (self.root / "ground_truth.jsonl").exists()
+        self.focus: tuple[int, ...] | None = None  # attribute indices; None = every attribute
+
+    def focused(self, attributes, cfg: AsenConfig | None = None, oracle_scale: float | None = None) -> "AsenData":
+        """A view of this dataset restricted to ``attributes`` (names): training triplets, queries and candidates
+        of the other attributes are dropped (the images are shared, not copied). ``cfg`` replaces the config
+        (e.g. more epochs). ``oracle_scale``: every method's global view becomes an *oracle crop*, the
+        high-resolution image cropped around the ground-truth region of those attributes (a square of
+        ``oracle_scale`` times the region's longer side, centred on it; the whole image where none is
+        visible) and resized to ``global_size`` (FashionSynth only; :func:`region_crop_images`)."""
+        view = copy.copy(self)
+        view.focus = tuple(self.attributes.index(a) for a in attributes)
+        view.cfg = cfg or self.cfg
+        if oracle_scale is not None:
+            if not self.has_truth:
+                raise ValueError(f"{self.root}: oracle crops need FashionSynth's ground_truth.jsonl")
+            from ..synth import load_ground_truth
+
+            view.images = {s: region_crop_images(im, union_regions(load_ground_truth(self.root, s), attributes,
+                                                                    im.image_size), oracle_scale)
+                           for s, im in self.images.items()}
+        return view
+
+    def _keep(self, rows: np.ndarray, col: int) -> np.ndarray:
+        return rows if self.focus is None else rows[np.isin(rows[:, col], self.focus)]
+
+    def queries_candidates(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(queries, candidates)`` of ``split``, rows ``(image id, attribute, value)`` (only the focus
+        attributes in a :meth:`focused` view)."""
+        sp = self.splits[split]
+        return (self._keep(np.asarray(sp.queries, dtype=np.int64), 1),
+                self._keep(np.asarray(sp.candidates, dtype=np.int64), 1))
 
     def items(self, split: str) -> np.ndarray:
         """``(n, 3)`` ``(image id, attribute, value)``: the queries, then the candidates of ``split``."""
-        sp = self.splits[split]
-        return np.concatenate([sp.queries, sp.candidates]).astype(np.int64)
+        return np.concatenate(self.queries_candidates(split))
 
     def train_batches(self, epoch: int) -> list[np.ndarray]:
         """The batches of ``(anchor, positive, negative, attribute)`` image ids of training epoch ``epoch``
-        (Algorithm 1's "sampled minibatch"; ASEN++ resamples the triplets every epoch, reference §3)."""
-        t = self.sampler.triplets(epoch)
+        (Algorithm 1's "sampled minibatch"; ASEN++ resamples the triplets every epoch, reference §3). A
+        :meth:`focused` view keeps the triplets of its attributes (fewer batches per epoch)."""
+        t = self._keep(self.sampler.triplets(epoch), 3)
         b = self.cfg.batch
         return [t[s:s + b] for s in range(0, len(t) - b + 1, b)]
 
@@ -403,10 +497,9 @@ def evaluate_map(method: str, model, data: AsenData, split: str, dev, mix_beta: 
     candidate embedded under its own listed attribute, ranked by dot product within the attribute."""
     from ..metrics import attribute_map
 
-    items = data.items(split)
-    emb = embed_items(method, model, data, split, items, dev, mix_beta)
-    nq = len(data.splits[split].queries)
-    q, c = items[:nq], items[nq:]
+    q, c = data.queries_candidates(split)
+    emb = embed_items(method, model, data, split, np.concatenate([q, c]), dev, mix_beta)
+    nq = len(q)
     return attribute_map(emb[:nq], q[:, 1], q[:, 2], emb[nq:], c[:, 1], c[:, 2])
 
 
@@ -626,6 +719,69 @@ PAPER_ABLATION = {
 }
 
 
+DETAIL_METRIC = "mAP, neck-detail study"
+DETAIL_SCORES = ("pointing game, neck-detail study", "box IoU, neck-detail study")
+
+
+def detail_study(data: AsenData, seed: int = 0, progress: bool = False, dev=None,
+                 attributes=SMALL_REGION_ATTRIBUTES) -> dict:
+    """Why the local branch does not help on the neck details in the main run (beyond the slides): every model
+    trained on the triplets of ``attributes`` only and scored on their queries (same test items as the main
+    table, so per-attribute numbers compare; "overall" is over these attributes only).
+
+    * ``Triplet, oracle crop xS``: the plain triplet network on *oracle crops* (:func:`region_crop_images`: the
+      ground-truth region, enlarged S times, cut from the high-resolution image and resized to the global view's
+      size), ``cfg.epochs`` epochs: are the details learnable from pixels at all when the network is shown where
+      they are? S = 1.5 also magnifies them; with a large S the crop is about the whole image at about the global
+      view's resolution, only centred on the detail.
+    * ``Triplet`` and ``ASEN_g`` on the whole global view for ``cfg.detail_epochs`` epochs (3 x the detail
+      triplets of the main run's stage 1): does longer training let the attention find the details?
+    * ``ASEN``, ``ASEN_l``, ``ASEN_g after stage 2``: Algorithm 1's stage 2 (``cfg.detail_stage2_epochs``) on that
+      ASEN_g: once the attention is on the region, does the local branch's crop help?
+    * ASEN_g's ``pointing game`` and ``box IoU`` on these attributes.
+
+    Returns ``{"rows", "models", "histories", "attention", "config"}``; ``rows`` have the metrics
+    :data:`DETAIL_METRIC` and :data:`DETAIL_SCORES`."""
+    import dataclasses
+
+    from ..engine import device as pick_device
+    from ..metrics import attribute_map
+
+    dev = dev or pick_device(verbose=False)
+    cfg = data.cfg
+    attrs = data.attributes
+    q, c = data.focused(attributes).queries_candidates("test")
+    emb = random_embeddings(len(q) + len(c), seed=seed)
+    rows = map_rows("Random baseline", attribute_map(emb[:len(q)], q[:, 1], q[:, 2], emb[len(q):], c[:, 1], c[:, 2]),
+                    attrs, metric=DETAIL_METRIC)
+    models, histories = {}, {}
+
+    def add(name, model, view, method=None):
+        rows.extend(map_rows(name, evaluate_map(method or name, model, view, "test", dev), attrs,
+                             metric=DETAIL_METRIC))
+
+    for scale in cfg.oracle_scales:
+        view = data.focused(attributes, oracle_scale=scale) if data.has_truth else None
+        if view is None:
+            break
+        name = f"Triplet, oracle crop x{scale:g}"
+        models[name], histories[name] = train_single("Triplet", view, seed, progress)
+        add(name, models[name], view, "Triplet")
+    long = data.focused(attributes, cfg=dataclasses.replace(cfg, epochs=cfg.detail_epochs,
+                                                            stage2_epochs=cfg.detail_stage2_epochs))
+    for m in ("Triplet", "ASEN_g"):
+        models[m], histories[m] = train_single(m, long, seed, progress)
+        add(m, models[m], long)
+    models["ASEN"], histories["ASEN"] = train_asen(models["ASEN_g"], long, seed, progress)
+    for m in ("ASEN", "ASEN_l", "ASEN_g after stage 2"):
+        add(m, models["ASEN"], long)
+    attention = attention_scores(models["ASEN_g"], long, "test", dev) if data.has_truth else None
+    if attention is not None:
+        for metric, key in zip(DETAIL_SCORES, ("pointing game", "box IoU")):
+            rows += _score_rows("ASEN_g", metric, attention[key], attrs)
+    return {"rows": rows, "models": models, "histories": histories, "attention": attention, "config": long.cfg}
+
+
 def paper_rows() -> list[dict]:
     """The slides' FashionAI table, then their ablation rows, as result rows (``"dataset"`` says it is real
     FashionAI; ``"table"`` which slide table the row comes from)."""
@@ -650,7 +806,7 @@ def _score_rows(method: str, metric: str, scores: dict, attributes) -> list[dict
     return rows
 
 
-def _notes(cfg: AsenConfig, data: AsenData, histories: dict, attention: dict) -> list[str]:
+def _notes(cfg: AsenConfig, data: AsenData, histories: dict, attention: dict, study: dict | None = None) -> list[str]:
     steps = cfg.triplets_per_epoch // cfg.batch
     bb = (f"SmallCNN width {cfg.width} (output stride {cfg.output_stride}"
           f"{'' if cfg.final_relu else ', last ReLU dropped'})" if cfg.backbone == "smallcnn"
@@ -697,6 +853,18 @@ def _notes(cfg: AsenConfig, data: AsenData, histories: dict, attention: dict) ->
     else:
         notes.append("pointing game / box IoU skipped: the data folder has no ground_truth.jsonl (real data)")
     notes.append("best validation epoch: " + ", ".join(f"{m} {h.best_epoch}" for m, h in histories.items()))
+    if study is not None:
+        sc = study["config"]
+        notes.append(
+            f"neck-detail study (beyond the slides): every model trained on the triplets of the four neck "
+            f"attributes only (about half of each epoch's {cfg.triplets_per_epoch}) and scored on their test "
+            f"queries ('overall' = these four); 'Triplet, oracle crop xS' = the triplet network, {cfg.epochs} "
+            f"epochs, on the ground-truth neck region enlarged S times, cut from the {cfg.image_size} px image and "
+            f"resized to {cfg.global_size} px; Triplet and ASEN_g on the whole {cfg.global_size} px view for "
+            f"{sc.epochs} epochs, then ASEN's stage 2 for {sc.stage2_epochs}; pointing game / box IoU of that "
+            "ASEN_g. Best validation epoch: "
+            + ", ".join(f"{m} {h.best_epoch}" for m, h in study["histories"].items()))
+
     if data.sampler.skipped:
         notes.append(f"training triplets skip values with too few images: {[str(s) for s in data.sampler.skipped]}")
     return notes
@@ -748,8 +916,13 @@ def asen(mode: str, data: Path | None, seed: int, progress: bool = True, config:
             for m in ATTENTION_METHODS:
                 rows += _score_rows(m, metric, attention[m][metric], attrs)
 
+    study = None
+    if cfg.detail_epochs > 0:
+        study = detail_study(d, seed, progress, dev)
+        rows += study["rows"]
+
     return Outcome(rows=rows, paper_rows=paper_rows(),
                    dataset=f"{label}, test split: {len(q)} queries, {len(c)} candidates",
-                   device=str(dev), notes=_notes(cfg, d, histories, attention),
+                   device=str(dev), notes=_notes(cfg, d, histories, attention, study),
                    extra={"models": models, "histories": histories, "config": cfg, "data": d, "scores": scores,
-                          "attention": attention})
+                          "attention": attention, "detail_study": study})
