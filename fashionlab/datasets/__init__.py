@@ -1,7 +1,8 @@
 """Datasets: readers for the real annotation formats, torch Datasets and triplet samplers.
 
 * :mod:`~fashionlab.datasets.readers`: ASEN split files and ``meta.json`` (data-formats §5.1), FashionAI
-  ``label.csv`` (§5.2). Clear errors (file and line) instead of ``None``.
+  ``label.csv`` (§5.2), ADDE split files with one-hot labels (§5.6: Shopping100k, FashionSynth's shop dataset of
+  paper 04). Clear errors (file and line) instead of ``None``.
 * :mod:`~fashionlab.datasets.images`: :class:`AttributeImageDataset`, :class:`TripletDataset`,
   :func:`make_transform`.
 * :mod:`~fashionlab.datasets.samplers`: ASEN v1 and ASEN++ triplet samplers (reference-implementations §2, §3) and
@@ -18,18 +19,26 @@ from .images import (
     make_transform,
 )
 from .readers import (
+    ADDE_SPLITS,
     SPLITS,
+    AddeSplit,
     AsenSplit,
     DataFormatError,
     FashionAILabels,
     find_meta,
+    indices_to_onehot,
+    onehot_to_indices,
+    read_adde_split,
     read_asen_split,
+    read_attr_num,
     read_fashionai_labels,
     read_filenames,
+    read_id_list,
     read_items,
     read_label_file,
     read_lines,
     read_meta,
+    read_onehot_labels,
 )
 from .samplers import (
     AsenPPTripletSampler,
@@ -44,6 +53,8 @@ from .samplers import (
 __all__ = [
     "SPLITS", "AsenSplit", "DataFormatError", "FashionAILabels", "find_meta", "read_asen_split",
     "read_fashionai_labels", "read_filenames", "read_items", "read_label_file", "read_lines", "read_meta",
+    "ADDE_SPLITS", "AddeSplit", "read_adde_split", "read_attr_num", "read_onehot_labels", "read_id_list",
+    "onehot_to_indices", "indices_to_onehot",
     "IMAGENET_MEAN", "IMAGENET_STD", "AttributeImageDataset", "ImageLoadError", "TensorImages", "TripletDataset", "load_rgb",
     "make_transform",
     "AsenPPTripletSampler", "AsenV1TripletSampler", "LabelIndex", "Paper01TripletPool", "RareValueError",

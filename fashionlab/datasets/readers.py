@@ -1,4 +1,5 @@
-"""Readers for the real annotation formats (data-formats §5.1 ASEN split files, §5.2 FashionAI ``label.csv``).
+"""Readers for the real annotation formats (data-formats §5.1 ASEN split files, §5.2 FashionAI ``label.csv``,
+§5.6 ADDE split files with one-hot labels, used for Shopping100k and FashionSynth's shop dataset).
 
 The same functions read the real files (``../shared/realdata``, or a user's own copy of the ASEN data) and the
 files FashionSynth writes, so the real-data path runs on every experiment (DESIGN.md, principle 2).
@@ -40,6 +41,14 @@ __all__ = [
     "read_label_file",
     "read_asen_split",
     "read_fashionai_labels",
+    "ADDE_SPLITS",
+    "AddeSplit",
+    "read_attr_num",
+    "read_onehot_labels",
+    "read_id_list",
+    "onehot_to_indices",
+    "indices_to_onehot",
+    "read_adde_split",
 ]
 
 #: The split names of the ASEN data (§5.1).
@@ -532,3 +541,278 @@ def read_fashionai_labels(path, schema: AttributeSchema | None = None) -> Fashio
         attribute_index=np.asarray(aidx, dtype=np.int64), values=np.asarray(values, dtype=np.int64),
         maybe=maybe, line=np.asarray(line_no, dtype=np.int64),
     )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# ADDE split files (Shopping100k, FashionSynth shop)
+
+#: The split names of the ADDE files (§5.6).
+ADDE_SPLITS = ("train", "test")
+
+
+def read_attr_num(path) -> tuple[int, ...]:
+    """An ADDE ``attr_num.txt`` (data-formats §5.6): the value count of each attribute, in the order of the one-hot
+    blocks of ``labels_<split>.txt``. Whitespace-separated positive integers, one per line or several on a line
+    (Shopping100k's counts are 16, 17, 19, 14, 10, 15, 2, 11, 16, 7, 9, 15)."""
+    what = "attribute value-count file (attr_num.txt)"
+    lines = read_lines(path, what)
+    counts: list[int] = []
+    for i, ln in enumerate(lines):
+        for tok in ln.split():
+            if not tok.isdigit() or int(tok) < 1:
+                raise DataFormatError(path, i + 1, f"value count {tok!r} in {what}; expected whitespace-separated "
+                                                   f"positive integers (one per attribute)")
+            counts.append(int(tok))
+    if not counts:
+        raise DataFormatError(path, None, f"empty {what}; expected one positive integer per attribute")
+    return tuple(counts)
+
+
+def _block_names(attr_num: Sequence[int], names: Sequence[str] | None) -> list[str]:
+    if names is not None and len(names) == len(attr_num):
+        return [str(n) for n in names]
+    return [f"attribute {k}" for k in range(len(attr_num))]
+
+
+def read_onehot_labels(path, attr_num: Sequence[int], num_images: int | None = None,
+                       names: Sequence[str] | None = None) -> np.ndarray:
+    """An ADDE ``labels_<split>.txt`` (data-formats §5.6): one line per image (same order as ``imgs_<split>.txt``),
+    the concatenated one-hot blocks of every attribute, ``sum(attr_num)`` whitespace-separated ``0``/``1``.
+
+    A block holds at most one ``1``; an all-zero block means the label is missing. Returns the value indices,
+    ``int64 (n, len(attr_num))``, with ``-1`` for a missing label. With ``num_images`` the line count is checked
+    against the image list. ``names`` (attribute names) make the error messages clearer. Every error names the
+    file and the 1-based line, and for a bad field the column and its attribute block.
+    """
+    what = "one-hot label file"
+    attr_num = [int(n) for n in attr_num]
+    if not attr_num or min(attr_num) < 1:
+        raise ValueError(f"attr_num must be a non-empty list of positive value counts, got {attr_num}")
+    lines = read_lines(path, what)
+    total = sum(attr_num)
+    names = _block_names(attr_num, names)
+    starts = np.concatenate([[0], np.cumsum(attr_num)[:-1]]).astype(np.int64)
+    block_of = np.repeat(np.arange(len(attr_num)), attr_num)
+    tokens = [ln.split() for ln in lines]
+    for i, t in enumerate(tokens):
+        if len(t) != total:
+            got = "blank line" if not t else f"{len(t)} fields"
+            raise DataFormatError(path, i + 1, f"{got} in {what}; expected {total} 0/1 fields (the one-hot blocks "
+                                               f"of {len(attr_num)} attributes with {list(attr_num)} values, "
+                                               f"attr_num.txt)")
+    if num_images is not None and len(lines) != num_images:
+        line = num_images + 1 if len(lines) > num_images else None
+        raise DataFormatError(path, line, f"{len(lines)} label lines for {num_images} images in the image list; "
+                                          f"expected one line per image")
+    arr = np.array(tokens, dtype=np.str_).reshape(len(lines), total)
+    ones = arr == "1"
+    bad = ~(ones | (arr == "0"))
+    if bad.any():
+        i, j = (int(x) for x in np.argwhere(bad)[0])
+        b = int(block_of[j])
+        raise DataFormatError(path, i + 1, f"field {j + 1} is {str(arr[i, j])!r}; expected 0 or 1 (column "
+                                           f"{j - starts[b] + 1} of the block of {names[b]})")
+    if len(lines) == 0:
+        return np.zeros((0, len(attr_num)), dtype=np.int64)
+    sums = np.add.reduceat(ones.astype(np.int64), starts, axis=1)
+    bad = np.argwhere(sums > 1)
+    if len(bad):
+        i, b = (int(x) for x in bad[0])
+        cols = [int(c) + 1 for c in np.flatnonzero(ones[i, starts[b]:starts[b] + attr_num[b]])]
+        raise DataFormatError(path, i + 1, f"{int(sums[i, b])} ones in the block of {names[b]} (fields "
+                                           f"{starts[b] + 1}-{starts[b] + attr_num[b]}, ones at block columns {cols}); "
+                                           f"expected at most one (all zero = label missing)")
+    return onehot_to_indices(ones.astype(np.int64), attr_num)
+
+
+def onehot_to_indices(onehot: np.ndarray, attr_num: Sequence[int]) -> np.ndarray:
+    """Concatenated one-hot rows ``(n, sum(attr_num))`` -> value indices ``int64 (n, A)``, -1 where a block is all
+    zero (label missing). A block with several ones is a ``ValueError``."""
+    onehot = np.asarray(onehot)
+    attr_num = [int(n) for n in attr_num]
+    if onehot.ndim != 2 or onehot.shape[1] != sum(attr_num):
+        raise ValueError(f"one-hot rows must have shape (n, {sum(attr_num)}), got {onehot.shape}")
+    out = np.full((onehot.shape[0], len(attr_num)), -1, dtype=np.int64)
+    start = 0
+    for k, n in enumerate(attr_num):
+        block = onehot[:, start:start + n] != 0
+        cnt = block.sum(axis=1)
+        if (cnt > 1).any():
+            raise ValueError(f"row {int(np.flatnonzero(cnt > 1)[0])}: several ones in block {k}")
+        has = cnt == 1
+        out[has, k] = block[has].argmax(axis=1)
+        start += n
+    return out
+
+
+def indices_to_onehot(indices: np.ndarray, attr_num: Sequence[int]) -> np.ndarray:
+    """Value indices ``(n, A)`` (-1 = missing) -> concatenated one-hot rows ``int64 (n, sum(attr_num))``."""
+    idx = np.asarray(indices, dtype=np.int64)
+    attr_num = [int(n) for n in attr_num]
+    if idx.ndim != 2 or idx.shape[1] != len(attr_num):
+        raise ValueError(f"indices must have shape (n, {len(attr_num)}), got {idx.shape}")
+    hi = np.asarray(attr_num)
+    if ((idx < -1) | (idx >= hi)).any():
+        r, k = (int(x) for x in np.argwhere((idx < -1) | (idx >= hi))[0])
+        raise ValueError(f"row {r}: value index {idx[r, k]} out of range -1..{attr_num[k] - 1} for attribute {k}")
+    out = np.zeros((idx.shape[0], int(hi.sum())), dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(hi)[:-1]])
+    rows, cols = np.nonzero(idx >= 0)
+    out[rows, starts[cols] + idx[rows, cols]] = 1
+    return out
+
+
+def read_id_list(path, num_images: int | None = None, what: str = "image id list") -> np.ndarray:
+    """A file of image ids, one integer per line (e.g. a shop dataset's ``query_test.txt``); ``int64 (n,)``.
+
+    With ``num_images`` every id is checked to lie in ``0..num_images - 1``; a repeated id is an error."""
+    lines = read_lines(path, what)
+    ids = []
+    for i, ln in enumerate(lines):
+        t = ln.split()
+        if len(t) != 1 or not t[0].isdigit():
+            raise DataFormatError(path, i + 1, f"{ln.strip()!r} in {what}; expected one non-negative integer image id "
+                                               f"per line")
+        v = int(t[0])
+        if num_images is not None and v >= num_images:
+            raise DataFormatError(path, i + 1, f"image id {v} out of range in {what}; expected 0..{num_images - 1} "
+                                               f"({num_images} images)")
+        ids.append(v)
+    arr = np.asarray(ids, dtype=np.int64)
+    uniq, first, counts = np.unique(arr, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        v = int(uniq[counts > 1][0])
+        line = int(np.flatnonzero(arr == v)[1]) + 1
+        raise DataFormatError(path, line, f"image id {v} repeated in {what} (first on line "
+                                          f"{int(first[counts > 1][0]) + 1})")
+    return arr
+
+
+@dataclass
+class AddeSplit:
+    """One split of an ADDE-layout dataset (data-formats §5.6): Shopping100k's split files or FashionSynth's shop.
+
+    Attributes
+    ----------
+    root: the dataset folder; ``filenames`` are relative to it.
+    split: ``"train"`` or ``"test"``.
+    attr_num: the value count of each attribute (``attr_num.txt``).
+    schema: names and value names from ``meta.json`` when the folder has one, else ``attribute_<k>`` names.
+    filenames: ``imgs_<split>.txt``; position = image id.
+    labels: ``int64 (n, A)`` value indices from ``labels_<split>.txt``; -1 = label missing (all-zero block).
+    queries, gallery: ``int64`` image ids from ``query_<split>.txt`` / ``gallery_<split>.txt`` when present
+        (FashionSynth shop: the test split, paper 04 §6), else empty.
+    general, special: the attribute groups of paper 04 §4.1 (``GENERAL`` / ``SPECIAL`` of ``meta.json``; empty
+        when unknown).
+    files: which file each array came from.
+    """
+
+    root: Path
+    split: str
+    attr_num: tuple[int, ...]
+    schema: AttributeSchema
+    filenames: list[str]
+    labels: np.ndarray
+    queries: np.ndarray
+    gallery: np.ndarray
+    general: tuple[str, ...] = ()
+    special: tuple[str, ...] = ()
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def num_images(self) -> int:
+        return len(self.filenames)
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return self.schema.attributes
+
+    def onehot(self) -> np.ndarray:
+        """The label rows as concatenated one-hot vectors ``int64 (n, sum(attr_num))`` (missing = zero block)."""
+        return indices_to_onehot(self.labels, self.attr_num)
+
+    def labelled(self, attribute: str | int) -> np.ndarray:
+        """Boolean mask of the images whose ``attribute`` (name or index) is labelled."""
+        k = attribute if isinstance(attribute, (int, np.integer)) else self.schema.index(attribute)
+        return self.labels[:, int(k)] >= 0
+
+    def complete(self, attributes: Sequence[str] | None = None) -> np.ndarray:
+        """Boolean mask of the images with a label for every one of ``attributes`` (default: all). Paper 04 §7
+        scores only queries "which have a valid attribute label for all special attributes"."""
+        ks = range(len(self.attr_num)) if attributes is None else [self.schema.index(a) for a in attributes]
+        return np.all(self.labels[:, list(ks)] >= 0, axis=1) if len(self.labels) else np.zeros(0, dtype=bool)
+
+    def value_counts(self) -> dict[str, np.ndarray]:
+        """{attribute: labelled images per value} (``int64`` of length ``attr_num[k]``)."""
+        return {a: np.bincount(self.labels[self.labels[:, k] >= 0, k], minlength=n)
+                for k, (a, n) in enumerate(zip(self.schema.attributes, self.attr_num))}
+
+    def __repr__(self) -> str:
+        return (f"AddeSplit({self.schema.name} {self.split}: {self.num_images} images, {len(self.attr_num)} "
+                f"attributes, {int((self.labels < 0).sum())} missing labels, {len(self.queries)} queries, "
+                f"{len(self.gallery)} gallery, root={str(self.root)!r})")
+
+
+def read_adde_split(root, split: str, meta=None) -> AddeSplit:
+    """Read one split of an ADDE-layout dataset folder (data-formats §5.6).
+
+    ``root`` holds ``imgs_<split>.txt``, ``labels_<split>.txt`` and ``attr_num.txt``; optionally ``meta.json``
+    (attribute names, value names and, for FashionSynth's shop dataset, the ``GENERAL`` / ``SPECIAL`` groups of
+    paper 04 §4.1) and ``query_<split>.txt`` / ``gallery_<split>.txt`` (one image id per line, disjoint). ``meta``
+    is an :class:`AttributeSchema` or a path to use instead of ``root/meta.json``. The value counts of the
+    schema must equal ``attr_num.txt``. Errors name the file and line.
+    """
+    if split not in ADDE_SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {ADDE_SPLITS}")
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"ADDE dataset folder not found: {root}")
+    files: dict[str, Path] = {"attr_num": root / "attr_num.txt"}
+    attr_num = read_attr_num(files["attr_num"])
+    general: tuple[str, ...] = ()
+    special: tuple[str, ...] = ()
+    meta_path = None
+    if isinstance(meta, AttributeSchema):
+        schema = meta
+    else:
+        meta_path = Path(meta) if meta is not None else root / "meta.json"
+        if meta_path.is_dir():
+            meta_path = meta_path / "meta.json"
+        if meta is None and not meta_path.is_file():
+            meta_path = None
+            schema = AttributeSchema(name=root.name or "dataset",
+                                     attributes=tuple(f"attribute_{k}" for k in range(len(attr_num))),
+                                     num_values=attr_num)
+        else:
+            schema = read_meta(meta_path, dataset=None)
+            raw = json.loads(meta_path.read_bytes().decode("utf-8-sig"))
+            general, special = tuple(raw.get("GENERAL", ())), tuple(raw.get("SPECIAL", ()))
+            for a in general + special:
+                if a not in schema.attributes:
+                    raise DataFormatError(meta_path, None, f"GENERAL/SPECIAL names unknown attribute {a!r}; "
+                                                           f"attributes are {list(schema.attributes)}")
+            files["meta"] = meta_path
+    if tuple(schema.num_values) != tuple(attr_num):
+        src = meta_path if meta_path is not None else f"schema {schema.name!r}"
+        raise DataFormatError(files["attr_num"], None, f"value counts {list(attr_num)} do not match {src} "
+                                                       f"({dict(zip(schema.attributes, schema.num_values))})")
+    files["filenames"] = root / f"imgs_{split}.txt"
+    filenames = read_filenames(files["filenames"], what=f"image list of the {split} split (imgs_{split}.txt)")
+    files["labels"] = root / f"labels_{split}.txt"
+    labels = read_onehot_labels(files["labels"], attr_num, num_images=len(filenames), names=schema.attributes)
+    empty = np.zeros(0, dtype=np.int64)
+    ids = {}
+    for kind in ("query", "gallery"):
+        path = root / f"{kind}_{split}.txt"
+        ids[kind] = empty
+        if path.is_file():
+            ids[kind] = read_id_list(path, len(filenames), what=f"{kind} id list of the {split} split")
+            files[kind] = path
+    both = np.intersect1d(ids["query"], ids["gallery"])
+    if len(both):
+        v = int(both[0])
+        line = int(np.flatnonzero(ids["query"] == v)[0]) + 1
+        raise DataFormatError(files["query"], line, f"image id {v} is a query and also in the gallery "
+                                                    f"({files['gallery'].name}); they must be disjoint")
+    return AddeSplit(root=root, split=split, attr_num=attr_num, schema=schema, filenames=filenames, labels=labels,
+                     queries=ids["query"], gallery=ids["gallery"], general=general, special=special, files=files)

@@ -4,7 +4,10 @@ FashionSynth is our own generator, not taken from a paper. :mod:`~fashionlab.syn
 garments (:func:`sample_garment`, :func:`set_value`, :func:`render`, :class:`RenderConfig`, ``PRESETS``);
 :mod:`~fashionlab.synth.fashionai` writes datasets in the real FashionAI / ASEN formats (data-formats §5.1,
 §5.2) with a full ground-truth file beside them (:func:`generate_fashionai`, :func:`ensure_fashionai`,
-:func:`load_ground_truth`); :mod:`~fashionlab.synth.preview` draws grids with one column per attribute value;
+:func:`load_ground_truth`); :mod:`~fashionlab.synth.shop` writes paper 04's Shopping100k stand-in (single
+clean garments with general and special attributes and part boxes, in the ADDE layout of data-formats §5.6:
+:func:`generate_shop`, :func:`ensure_shop`, :func:`load_shop_ground_truth`); :mod:`~fashionlab.synth.preview`
+draws grids with one column per attribute value;
 :mod:`~fashionlab.synth.patterns` holds colours, fabric patterns, clutter and noise.
 """
 from __future__ import annotations
@@ -14,10 +17,12 @@ from .fashionai import (VERSION, ensure_fashionai, generate_fashionai, load_grou
 from .garments import (ATTRIBUTES, BODY_TYPE, CATEGORIES, CATEGORY_ATTRIBUTES, NECK_FAMILIES, PRESETS,
                        GarmentSpec, RenderConfig, allowed_values, applicable_categories, render, sample_garment,
                        set_value)
+from .shop import SHOP_CONFIG, SHOP_SCHEMA, ensure_shop, generate_shop, load_shop_ground_truth, main_shop, render_shop
 
 __all__ = [
     "ATTRIBUTES", "BODY_TYPE", "CATEGORIES", "CATEGORY_ATTRIBUTES", "NECK_FAMILIES", "PRESETS", "VERSION",
     "GarmentSpec", "RenderConfig", "allowed_values", "applicable_categories", "ensure_fashionai",
     "generate_fashionai", "load_ground_truth", "main_fashionai", "plan_splits", "render", "sample_garment",
-    "set_value",
+    "set_value", "SHOP_CONFIG", "SHOP_SCHEMA", "ensure_shop", "generate_shop", "load_shop_ground_truth", "main_shop",
+    "render_shop",
 ]

@@ -23,6 +23,13 @@ Five categories on three body types (``BODY_TYPE``): ``top`` and ``coat`` (upper
   non-zero value and the other three are "Invisible": a collar, lapels or a high neck cover the neckline, so
   the neckline is never visible together with them (a consistent rule, as in FashionAI where one image shows
   one neck design).
+* Fastenings (not a FashionAI attribute; ``GarmentSpec.fastening``, added for paper 04's "fastening", see
+  :mod:`fashionlab.synth.shop`): a centre-front closure from the neck (from below the lapels on a coat with
+  lapels) to the hem, in dark trim: "none" (a pullover), "buttons" (the front edge with one column of
+  buttons), "zip" (a double seam with a pull tab) or "double" (double-breasted: an off-centre front edge and
+  two columns of buttons). Tops and dresses take none, buttons or zip; coats buttons, zip or double
+  (``CATEGORY_FASTENINGS``). With ``fastening=None`` (what :func:`sample_garment` returns) the category's
+  default is drawn, as in FashionSynth v1: coats buttoned, tops and dresses without.
 * Physical constraints between neckline and sleeves: "Strapless Neck" and "OneShoulder Neckline" garments
   are "Sleeveless"; "Off Shoulder" garments have sleeves of "Short Sleeves" or longer. These are the only
   dependencies between attributes; colour, pattern and mannequin tone are drawn from their own random stream
@@ -68,12 +75,13 @@ Ground truth (the dict returned by :func:`render`)
 FashionAI attributes), ``garment_box`` ([x1, y1, x2, y2]), ``regions`` ({attribute: box or null}), ``parts``
 ({part: box or null} for torso, left_sleeve, right_sleeve, neck_detail, fastening, skirt, left_leg,
 right_leg), ``colour``, ``colour2``, ``pattern`` (names), ``scale`` (pixels per body unit / image size),
-``rotation`` (degrees) and ``image_size``. Boxes are integer pixel coordinates of the rendered image with x2,
-y2 exclusive (``image[y1:y2, x1:x2]`` is the region). An attribute's region is null exactly when its value
+``rotation`` (degrees) and ``image_size``; a spec with an explicit ``fastening`` adds ``fastening`` (its name)
+and ``regions["fastening"]`` (the centre-front zone that holds every fastening style). Boxes are integer pixel
+coordinates of the rendered image with x2, y2 exclusive (``image[y1:y2, x1:x2]`` is the region). An attribute's region is null exactly when its value
 is 0 "Invisible". Regions: sleeves (both sleeves and both armholes), the hem band (coat, skirt and pant
 length: the garment from 0.4 body units above the hem to just below it) and the neck-detail area (collar,
-lapel, neckline, neck: every piece and cut of the detail). Detail and sleeve boxes contain every pixel that
-changes when that attribute's value changes; for a length, the pixels that change between two values lie
+lapel, neckline, neck: every piece and cut of the detail). Detail, sleeve and fastening boxes contain every pixel
+that changes when that attribute's value changes; for a length, the pixels that change between two values lie
 between the two values' hem bands (both tested). Boxes are conservative (one pixel of padding); detail regions
 cover about 1-3% of the image on average at the default settings (at most about 8%, for strapless and
 off-shoulder necklines).
@@ -93,7 +101,8 @@ from . import patterns as P
 
 __all__ = [
     "ATTRIBUTES", "NUM_VALUES", "CATEGORIES", "BODY_TYPE", "CATEGORY_ATTRIBUTES", "NECK_FAMILIES",
-    "LENGTH_ATTRIBUTES", "DETAIL_ATTRIBUTES", "GarmentSpec", "RenderConfig", "PRESETS", "sample_garment",
+    "LENGTH_ATTRIBUTES", "DETAIL_ATTRIBUTES", "FASTENINGS", "CATEGORY_FASTENINGS", "DEFAULT_FASTENING",
+    "GarmentSpec", "RenderConfig", "PRESETS", "sample_garment",
     "set_value", "applicable_categories", "allowed_values", "render",
 ]
 
@@ -130,6 +139,16 @@ LENGTHS = {
     "skirt_length": (None, 3.35, 4.35, 5.20, 6.00, 6.55),
     "pant_length": (None, 3.75, 4.45, 5.10, 5.65, 6.30),
 }
+
+#: Centre-front fastenings the renderer draws (``GarmentSpec.fastening``): "none" (a pullover), "buttons"
+#: (FashionSynth v1's coat fastening), "zip", "double" (double-breasted). Not a FashionAI attribute.
+FASTENINGS: tuple[str, ...] = ("none", "buttons", "zip", "double")
+#: The fastenings each upper or full-body category can have (lower-body garments have none drawn).
+CATEGORY_FASTENINGS: dict[str, tuple[str, ...]] = {
+    "top": ("none", "buttons", "zip"), "coat": ("buttons", "zip", "double"), "dress": ("none", "buttons", "zip"),
+}
+#: The fastening drawn when ``GarmentSpec.fastening`` is None (FashionSynth v1: only coats are buttoned).
+DEFAULT_FASTENING: dict[str, str] = {"top": "none", "coat": "buttons", "dress": "none"}
 
 #: Visible values a category allows where it does not allow them all: a "top" reaches the knee at most
 #: (longer upper-body garments are coats; an ankle-length top would look like a dress).
@@ -281,9 +300,11 @@ class GarmentSpec:
     ``width`` (1.0-1.12) and ``flare`` (0-1) vary the cut. Appearance: ``colour`` and ``colour2`` (names in
     :data:`fashionlab.synth.patterns.COLOURS`), ``pattern`` with ``pattern_params`` (period in body units,
     two phases, orientation), a small ``tint``, the ``inner`` colour seen inside an open coat, and the
-    mannequin's ``skin`` and ``hair`` tones (indices). A spec is validated: attributes the category does not
-    carry must be 0, exactly one neck family is visible on upper and full-body garments, and the neckline and
-    sleeve constraints hold.
+    mannequin's ``skin`` and ``hair`` tones (indices). ``fastening`` (one of ``FASTENINGS`` allowed for the
+    category by ``CATEGORY_FASTENINGS``, or None for the category's default, see the module docstring) is the
+    centre-front closure; :func:`sample_garment` leaves it None. A spec is validated: attributes the category
+    does not carry must be 0, exactly one neck family is visible on upper and full-body garments, and the
+    neckline and sleeve constraints hold.
     """
 
     category: str
@@ -299,6 +320,7 @@ class GarmentSpec:
     inner: str = "white"
     skin: int = 0
     hair: int = 0
+    fastening: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "values", tuple(int(v) for v in self.values))
@@ -310,6 +332,14 @@ class GarmentSpec:
             raise ValueError(f"unknown colour in {self.colour!r}, {self.colour2!r}, {self.inner!r}")
         if self.pattern not in P.PATTERNS:
             raise ValueError(f"unknown pattern {self.pattern!r}; expected one of {list(P.PATTERNS)}")
+        if self.fastening is not None:
+            if self.fastening not in FASTENINGS:
+                raise ValueError(f"unknown fastening {self.fastening!r}; expected one of {list(FASTENINGS)} or None")
+            allowed = CATEGORY_FASTENINGS.get(self.category, ())
+            if self.fastening not in allowed:
+                raise ValueError(f"a {self.category} cannot have fastening {self.fastening!r}; "
+                                 + (f"possible: {list(allowed)}" if allowed else
+                                    "lower-body garments have no drawn fastening (use None)"))
 
     @property
     def body(self) -> str:
@@ -323,6 +353,14 @@ class GarmentSpec:
                 return a
         return None
 
+    @property
+    def fastening_style(self) -> str | None:
+        """The drawn fastening: ``fastening`` when set, else the category's default (``DEFAULT_FASTENING``:
+        a coat is buttoned, a top or dress has none); None for lower-body garments."""
+        if self.fastening is not None:
+            return self.fastening
+        return DEFAULT_FASTENING.get(self.category)
+
     def value(self, attribute: str | int) -> int:
         return self.values[_attr_index(attribute)]
 
@@ -333,6 +371,8 @@ class GarmentSpec:
     def describe(self) -> str:
         """A one-line human description, e.g. ``"top: Short Sleeves, Regular, V Neck; red stripes"``."""
         names = [FASHIONAI.value_name(a, v) for a, v in zip(ATTRIBUTES, self.values) if v]
+        if self.fastening is not None:
+            names.append(f"{self.fastening} fastening")
         pat = "" if self.pattern == "solid" else f" {self.pattern}"
         return f"{self.category}: {', '.join(names)}; {self.colour}{pat}"
 
@@ -748,12 +788,12 @@ def _hem_band(poly, hem):
     return _clip_box(poly, -1e3, hem - 0.4, 1e3, hem + 0.12)
 
 
-def _geometry(category, values, jitter, width, flare, k=1.0, L=0.5) -> _Geo:
+def _geometry(category, values, jitter, width, flare, k=1.0, L=0.5, fastening=None) -> _Geo:
     geo = _Geo()
     v = values
     w = width
     if category in ("top", "coat", "dress"):
-        _upper(geo, category, v, jitter, w, flare, k, L)
+        _upper(geo, category, v, jitter, w, flare, k, L, fastening)
     elif category == "skirt":
         hem = _drawn_length("skirt_length", v[_AI["skirt_length"]], jitter[_AI["skirt_length"]], L)
         knots = [(0.76 * w, 1.95), (0.99 * w, 2.85)]
@@ -783,7 +823,50 @@ def _geometry(category, values, jitter, width, flare, k=1.0, L=0.5) -> _Geo:
     return geo
 
 
-def _upper(geo, category, v, jitter, w, flare, k, L):
+#: x extent (body units) of the centre-front zone that holds every fastening style.
+_FASTENING_ZONE = (-0.22, 0.34)
+
+
+def _fastening(geo, style, y0, hem, lapels):
+    """Draw a centre-front fastening from ``y0`` down to the hem (dark trim in the garment layer).
+
+    "buttons": the front edge at the centre line and one column of buttons beside it (FashionSynth v1's coat
+    fastening, unchanged); "zip": a double seam with a pull tab at the top; "double": double-breasted, the front
+    edge off-centre and two columns of buttons. Buttons sit every 0.5 (0.45 for "double") body units from 0.55
+    down to 0.25 above the hem, none under lapels (above 1.5). Lines use the fixed grid of vertices of
+    :func:`_side`, so a longer hem changes pixels only near the hem.
+    """
+    def column(x):
+        ys = [y0] + [i * 0.2 for i in range(int(y0 / 0.2) + 1, int(math.ceil((hem + 0.04) / 0.2)))] + [hem + 0.04]
+        return [(x, y) for y in ys]
+
+    def buttons(xs, step):
+        y = 0.55
+        while y <= hem - 0.25:
+            if not (lapels and y < 1.5):
+                for x in xs:
+                    geo.g_polys.append((_circle(x, y, 0.05), 2))
+            y += step
+
+    if style == "buttons":
+        geo.g_lines.append((column(0.0), 2))
+        buttons((0.10,), 0.5)
+        box = (-0.12, 0.16)
+    elif style == "zip":
+        geo.g_lines.append((column(-0.035), 2))
+        geo.g_lines.append((column(0.035), 2))
+        geo.g_polys.append(([(0.04, y0 + 0.04), (0.14, y0 + 0.04), (0.14, y0 + 0.24), (0.04, y0 + 0.24)], 2))
+        box = (-0.12, 0.16)
+    elif style == "double":
+        geo.g_lines.append((column(0.26), 2))
+        buttons((-0.12, 0.12), 0.45)
+        box = (-0.20, 0.30)
+    else:  # pragma: no cover - validated in GarmentSpec
+        raise ValueError(f"unknown fastening {style!r}")
+    geo.parts["fastening"] = [[(box[0], y0), (box[1], y0), (box[1], hem), (box[0], hem)]]
+
+
+def _upper(geo, category, v, jitter, w, flare, k, L, fastening=None):
     sv = v[_AI["sleeve_length"]]
     sleeveless = sv == 1
     right = [(0.0, 0.10), (0.16, 0.085), (0.30, 0.02)]
@@ -835,17 +918,14 @@ def _upper(geo, category, v, jitter, w, flare, k, L):
         geo.regions["coat_length"] = [_hem_band(torso, hem)]
 
     fam = next((a for a in DETAIL_ATTRIBUTES if v[_AI[a]]), None)
-    if category == "coat":
-        lapels = fam == "lapel_design"
-        y0 = 0.9 if lapels else 0.10
-        ys = [y0] + [i * 0.2 for i in range(int(y0 / 0.2) + 1, int(math.ceil((hem + 0.04) / 0.2)))] + [hem + 0.04]
-        geo.g_lines.append(([(0.0, y) for y in ys], 2))  # fixed vertices: see _side
-        y = 0.55
-        while y <= hem - 0.25:
-            if not (lapels and y < 1.5):
-                geo.g_polys.append((_circle(0.10, y, 0.05), 2))
-            y += 0.5
-        geo.parts["fastening"] = [[(-0.12, y0), (0.16, y0), (0.16, hem), (-0.12, hem)]]
+    style = fastening if fastening is not None else DEFAULT_FASTENING[category]
+    lapels = fam == "lapel_design"
+    y0 = 0.9 if lapels else 0.10
+    if style != "none":
+        _fastening(geo, style, y0, hem, lapels)
+    if fastening is not None:  # the centre-front zone where any fastening lives (only for explicit styles)
+        geo.regions["fastening"] = [[(_FASTENING_ZONE[0], y0), (_FASTENING_ZONE[1], y0), (_FASTENING_ZONE[1], hem),
+                                     (_FASTENING_ZONE[0], hem)]]
     if fam is None:
         return
     shape = _SHAPES[fam][v[_AI[fam]]]
@@ -968,7 +1048,7 @@ def render(spec: GarmentSpec, config: RenderConfig | None = None, rng=None, as_p
         return [(a_ * x + b_ * y + cx, c_ * x + d_ * y + cy) for x, y in pts]
 
     geo = _geometry(spec.category, spec.values, spec.jitter, spec.width, spec.flare, float(cfg.detail_scale),
-                    float(cfg.length_jitter))
+                    float(cfg.length_jitter), spec.fastening)
     lw = max(1, S // 150)
 
     # --- background
@@ -1053,6 +1133,9 @@ def render(spec: GarmentSpec, config: RenderConfig | None = None, rng=None, as_p
     for a, val in zip(ATTRIBUTES, spec.values):
         pl = geo.regions.get(a) if val else None
         regions[a] = _box_px([xf(p) for p in pl if p], S, pad) if pl else None
+    if spec.fastening is not None:  # an explicit fastening (upper and full-body garments only): its zone
+        pl = geo.regions.get("fastening")
+        regions["fastening"] = _box_px([xf(p) for p in pl], S, pad) if pl else None
     parts = {}
     for name in ("torso", "left_sleeve", "right_sleeve", "neck_detail", "fastening", "skirt", "left_leg",
                  "right_leg"):
@@ -1068,6 +1151,7 @@ def render(spec: GarmentSpec, config: RenderConfig | None = None, rng=None, as_p
         "colour": spec.colour,
         "colour2": spec.colour2,
         "pattern": spec.pattern,
+        **({"fastening": spec.fastening} if spec.fastening is not None else {}),
         "scale": round(float(u) / S, 5),
         "rotation": round(float(angle), 3),
         "image_size": S,
