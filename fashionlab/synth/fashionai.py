@@ -60,7 +60,7 @@ from ..taxonomy import FASHIONAI
 from .garments import ATTRIBUTES, LENGTH_ATTRIBUTES, NUM_VALUES, PRESETS, RenderConfig, render, sample_garment
 
 __all__ = ["VERSION", "ATTRIBUTE_SHARES", "MAYBE", "plan_splits", "image_name", "generate_fashionai",
-           "ensure_fashionai", "load_ground_truth", "main_fashionai"]
+           "ensure_fashionai", "build_once", "load_ground_truth", "main_fashionai"]
 
 #: Generator version, written to synth.json and checked by :func:`ensure_fashionai`.
 VERSION = "1.2"
@@ -412,22 +412,32 @@ def ensure_fashionai(num_images: int, seed: int = 0, image_size: int = 128, root
         root = data_dir() / "synth"
     root = Path(root)
     path = root / f"fashionai-n{num_images}-s{seed}-px{image_size}{_config_tag(config)}"
+    return build_once(path, lambda tmp: generate_fashionai(tmp, num_images, seed=seed, image_size=image_size,
+                                                           config=config, progress=progress, workers=workers),
+                      VERSION)
+
+
+def build_once(path: Path, generate, version: str) -> Path:
+    """``path``, after ``generate(tmp)`` has written a dataset there unless a complete one (marker ``.complete``
+    holding ``version``) already exists. Generation writes into a temporary folder beside ``path`` and renames it
+    when done, so an interrupted run never leaves a folder that looks complete, and two processes asking at once
+    both end up with a good copy. Shared by every FashionSynth ``ensure_*``."""
+    path = Path(path)
     marker = path / ".complete"
 
     def complete() -> bool:
         try:
-            return json.loads(marker.read_text()).get("version") == VERSION
+            return json.loads(marker.read_text()).get("version") == version
         except (OSError, ValueError):
             return False
 
     if complete():
         return path
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        generate_fashionai(tmp, num_images, seed=seed, image_size=image_size, config=config, progress=progress,
-                           workers=workers)
-        (tmp / ".complete").write_text(json.dumps({"version": VERSION}) + "\n")
+        generate(tmp)
+        (tmp / ".complete").write_text(json.dumps({"version": version}) + "\n")
         if path.exists() and not complete():
             shutil.rmtree(path)  # interrupted or outdated
         try:
@@ -441,16 +451,23 @@ def ensure_fashionai(num_images: int, seed: int = 0, image_size: int = 128, root
     return path
 
 
-def load_ground_truth(root, split: str | None = None) -> list[dict]:
-    """The records of ``<root>/ground_truth.jsonl`` (all, or one ``split`` in id order)."""
+def load_ground_truth(root, split: str | None = None, splits: tuple[str, ...] = SPLITS) -> list[dict]:
+    """The records of ``<root>/ground_truth.jsonl`` (all, or one ``split`` of ``splits`` in id order); a line
+    that is not JSON raises ``ValueError`` naming the file and line."""
     path = Path(root) / "ground_truth.jsonl"
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"{path}: no FashionSynth ground truth here (is {root} a FashionSynth dataset?)")
+    if split is not None and split not in splits:
+        raise ValueError(f"unknown split {split!r}; expected one of {splits}")
+    recs = []
     with open(path, encoding="utf-8") as f:
-        recs = [json.loads(line) for line in f if line.strip()]
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    recs.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{n}: invalid JSON ({e.msg})") from None
     if split is not None:
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         recs = sorted((r for r in recs if r["split"] == split), key=lambda r: r["id"])
     return recs
 

@@ -101,11 +101,8 @@ import argparse
 import hashlib
 import json
 import math
-import os
-import shutil
 import sys
 import time
-import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -114,6 +111,7 @@ from PIL import Image
 
 from ..taxonomy import FASHIONAI, AttributeSchema
 from . import patterns as P
+from .fashionai import build_once, load_ground_truth
 from .garments import (BODY_TYPE, CATEGORIES, CATEGORY_FASTENINGS, DETAIL_ATTRIBUTES, NECK_FAMILIES, NUM_VALUES,
                        PRESETS, GarmentSpec, RenderConfig, allowed_values, render, sample_garment, set_value)
 
@@ -737,53 +735,14 @@ def ensure_shop(num_images: int, seed: int = 0, image_size: int = 128, progress:
         root = data_dir() / "synth"
     root = Path(root)
     path = root / _folder_name(num_images, seed, image_size, config, designs, missing_rate)
-    marker = path / ".complete"
-
-    def complete() -> bool:
-        try:
-            return json.loads(marker.read_text()).get("version") == VERSION
-        except (OSError, ValueError):
-            return False
-
-    if complete():
-        return path
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = root / f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    try:
-        generate_shop(tmp, num_images, seed=seed, image_size=image_size, config=config, designs=designs,
-                      missing_rate=missing_rate, progress=progress, workers=workers)
-        (tmp / ".complete").write_text(json.dumps({"version": VERSION}) + "\n")
-        if path.exists() and not complete():
-            shutil.rmtree(path)  # interrupted or outdated
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if not complete():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    return build_once(path, lambda tmp: generate_shop(tmp, num_images, seed=seed, image_size=image_size,
+                                                      config=config, designs=designs, missing_rate=missing_rate,
+                                                      progress=progress, workers=workers), VERSION)
 
 
 def load_shop_ground_truth(root, split: str | None = None) -> list[dict]:
     """The records of ``<root>/ground_truth.jsonl`` of a shop dataset (all, or one ``split`` in id order)."""
-    path = Path(root) / "ground_truth.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no FashionSynth ground truth here (is {root} a shop dataset?)")
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-    recs = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    recs.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-    if split is not None:
-        recs = sorted((r for r in recs if r["split"] == split), key=lambda r: r["id"])
-    return recs
+    return load_ground_truth(root, split, splits=SPLITS)
 
 
 def load_mask(root, record: dict) -> np.ndarray:
