@@ -257,7 +257,7 @@ def test_images_masks_and_part_boxes(tiny):
                 assert b is None or (0 <= b[0] < b[2] <= SIZE and 0 <= b[1] < b[3] <= SIZE)
         upper = r["body"] != "lower"
         assert (r["parts"]["torso"] is not None) == upper and (r["parts"]["neck_detail"] is not None) == upper
-        sleeves = r["part_case"] == "sleeves"
+        sleeves = r["part_case"] == "sleeved"
         assert (r["parts"]["left_sleeve"] is not None) == sleeves == (r["parts"]["right_sleeve"] is not None)
         assert r["parts"]["left_sleeve"] is None or r["parts"]["left_sleeve"][0] < r["parts"]["right_sleeve"][0]
         assert (r["parts"]["fastening"] is not None) == (r["attributes"]["fastening"] not in (None, 0))
@@ -267,7 +267,7 @@ def test_images_masks_and_part_boxes(tiny):
             assert r["labels"]["fastening"] is None and "fastening" in r["missing"]
         for a in SPECIAL:
             assert (r["attribute_regions"][a] is None) == (r["attributes"][a] is None), (a, r["index"])
-    assert cases == {"lower", "sleeves", "sleeveless"}  # the three outputs of §4.3's "Extract Parts?" head
+    assert cases == {"lower", "sleeved", "sleeveless"}  # the three outputs of §4.3's "Extract Parts?" head
 
 
 def test_mask_is_exact_and_centring_is_a_shift():

@@ -78,9 +78,9 @@ Files (:func:`generate_shop`, all text files LF, paths relative to the dataset f
     | "query" | "gallery"), ``filename``, ``mask``, ``design`` (catalogue index or null), ``attributes`` (every
     attribute's value index, null where it does not apply), ``attribute_names``, ``labels`` (as written: null
     where unlabelled), ``missing`` (applicable attributes left unlabelled), ``fastening_visible``, ``part_case``
-    (§4.3's "Extract Parts?" target: "lower", "sleeves" or "sleeveless"), ``attribute_regions`` (attribute ->
-    box holding every pixel that changes when its value changes: the neck-detail region for collar, the
-    centre-front zone for fastening, both sleeves and armholes for sleeve length, the hem band for length, the
+    (§4.3's "Extract Parts?" target, named as :data:`fashionlab.parts.CASES`: "lower", "sleeved" or
+    "sleeveless"), ``attribute_regions`` (attribute -> box holding every pixel that changes when its value
+    changes: the neck-detail region for collar, the centre-front zone for fastening, both sleeves and armholes for sleeve length, the hem band for length, the
     garment box for category, colour and pattern), and the renderer's ground truth: ``category``, ``body``,
     ``values`` (FashionAI's eight attributes), ``garment_box``, ``regions``, ``parts`` (torso, left_sleeve,
     right_sleeve, neck_detail = the paper's collar part, fastening, skirt, left_leg, right_leg: box or null;
@@ -124,7 +124,7 @@ __all__ = [
 ]
 
 #: Generator version, written to synth.json and checked by :func:`ensure_shop`.
-VERSION = "1.0"
+VERSION = "1.1"  # 1.1: part_case "sleeves" renamed "sleeved" (as fashionlab.parts)
 #: The splits of the ADDE layout (data-formats §5.6); the test split holds the queries and the gallery (§6).
 SPLITS = ("train", "test")
 #: General attributes (§4.1). Gender is left out: nothing in a FashionSynth garment shows it.
@@ -398,7 +398,7 @@ def render_shop(spec: GarmentSpec, config: RenderConfig | None = None, rng=0, ma
     gt["attributes"] = values
     gt["attribute_names"] = _value_names(values)
     gt["fastening_visible"] = fastening_visible(spec, cfg, img, rng)
-    gt["part_case"] = "lower" if not sl else ("sleeveless" if sl == 1 else "sleeves")
+    gt["part_case"] = "lower" if not sl else ("sleeveless" if sl == 1 else "sleeved")
     dy = 0
     if centre and gt["garment_box"] is not None:
         S = img.shape[0]
