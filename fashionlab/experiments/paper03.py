@@ -258,8 +258,9 @@ def oracle_boxes(boxes, scale: float):
 def region_crop_images(images: TwoScaleImages, boxes, scale: float) -> TwoScaleImages:
     """A copy of ``images`` whose global view is an oracle crop (beyond the slides; the detail study): for
     image ``i``, the square of side ``scale`` times the longer side of ``boxes[i]`` centred on it, cut from the
-    high-resolution image (bilinear, :func:`torchvision.ops.roi_align`; beyond the canvas the pixels are black) and resized to ``global_size``. What a perfect localiser would hand a
-    network, at the global view's input size. The high-resolution images are shared."""
+    high-resolution image (bilinear, :func:`torchvision.ops.roi_align`; beyond the canvas the pixels are black)
+    and resized to ``global_size``: what a perfect localiser would hand a network, at the global view's input
+    size. The high-resolution images are shared."""
     import torch
     from torchvision.ops import roi_align
 

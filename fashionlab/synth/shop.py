@@ -81,7 +81,8 @@ Files (:func:`generate_shop`, all text files LF, paths relative to the dataset f
     (§4.3's "Extract Parts?" target, named as :data:`fashionlab.parts.CASES`: "lower", "sleeved" or
     "sleeveless"), ``attribute_regions`` (attribute -> box holding every pixel that changes when its value
     changes: the neck-detail region for collar, the centre-front zone for fastening, both sleeves and armholes
-    for sleeve length, the hem band for length, the garment box for category, colour and pattern), and the renderer's ground truth: ``category``, ``body``,
+    for sleeve length, the hem band for length, the garment box for category, colour and pattern), and the
+    renderer's ground truth: ``category``, ``body``,
     ``values`` (FashionAI's eight attributes), ``garment_box``, ``regions``, ``parts`` (torso, left_sleeve,
     right_sleeve, neck_detail = the paper's collar part, fastening, skirt, left_leg, right_leg: box or null;
     "left"/"right" as seen in the picture), ``colour``, ``colour2``, ``pattern``, ``fastening``, ``scale``,
