@@ -60,7 +60,7 @@ from ..taxonomy import FASHIONAI
 from .garments import ATTRIBUTES, LENGTH_ATTRIBUTES, NUM_VALUES, PRESETS, RenderConfig, render, sample_garment
 
 __all__ = ["VERSION", "ATTRIBUTE_SHARES", "MAYBE", "plan_splits", "image_name", "generate_fashionai",
-           "ensure_fashionai", "build_once", "load_ground_truth", "main_fashionai"]
+           "ensure_fashionai", "build_once", "prepare_folder", "write_lines", "load_ground_truth", "main_fashionai"]
 
 #: Generator version, written to synth.json and checked by :func:`ensure_fashionai`.
 VERSION = "1.2"
@@ -210,7 +210,8 @@ def _label_chars(n: int, value: int, maybe) -> str:
     return "".join(chars)
 
 
-def _write_text(path: Path, lines) -> None:
+def write_lines(path: Path, lines) -> None:
+    """Write ``lines`` to ``path``, one per line, UTF-8 with LF endings (the split files' convention)."""
     with open(path, "w", newline="\n", encoding="utf-8") as f:
         for line in lines:
             f.write(line + "\n")
@@ -221,20 +222,25 @@ _OWN_FILES = ("Annotations/label.csv", "filenames_train.txt", "filenames_valid.t
               "meta.json", "ground_truth.jsonl", "synth.json", ".complete")
 
 
-def _prepare_folder(out: Path) -> None:
-    """Create ``out``; clear a previous FashionSynth dataset there (only its own files); refuse other content."""
+def prepare_folder(out: Path, own_files, image_globs, is_ours, what: str) -> None:
+    """Create ``out``; clear a previous FashionSynth dataset there (only its own files: ``own_files`` and the
+    files matching the globs ``image_globs``, relative to ``out``), and refuse a folder with other content
+    (``is_ours(out)`` false). Shared by every FashionSynth generator; ``what`` names the kind in the error."""
     if out.exists() and any(out.iterdir()):
-        if not (out / "synth.json").is_file():
-            raise FileExistsError(f"{out} exists and is not a FashionSynth dataset (no synth.json); "
+        if not is_ours(out):
+            raise FileExistsError(f"{out} exists and is not a {what} (no matching synth.json); "
                                   f"choose an empty or new folder")
-        for a in ATTRIBUTES:
-            d = out / "Images" / f"{a}_labels"
-            if d.is_dir():
-                for f in d.glob("*.jpg"):
-                    f.unlink()
-        for name in _OWN_FILES:
+        for pattern in image_globs:
+            for f in out.glob(pattern):
+                f.unlink()
+        for name in own_files:
             (out / name).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _prepare_folder(out: Path) -> None:
+    prepare_folder(out, _OWN_FILES, [f"Images/{a}_labels/*.jpg" for a in ATTRIBUTES],
+                   lambda o: (o / "synth.json").is_file(), "FashionSynth dataset")
 
 
 def generate_fashionai(out_dir, num_images: int, seed: int = 0, image_size: int | None = None,
@@ -305,30 +311,30 @@ def generate_fashionai(out_dir, num_images: int, seed: int = 0, image_size: int 
                     report()
 
     # --- FashionAI label.csv
-    _write_text(out / "Annotations" / "label.csv",
+    write_lines(out / "Annotations" / "label.csv",
                 (f"{r['filename']},{r['attribute']}_labels,"
                  f"{_label_chars(NUM_VALUES[r['attribute']], r['value'], r['maybe'])}" for r in records))
     # --- ASEN split files
     by_split = {s: [r for r in records if r["split"] == s] for s in SPLITS}
     for s in SPLITS:
         by_split[s].sort(key=lambda r: r["id"])
-        _write_text(out / f"filenames_{s}.txt", (r["filename"] for r in by_split[s]))
-    _write_text(out / "label_train.txt",
+        write_lines(out / f"filenames_{s}.txt", (r["filename"] for r in by_split[s]))
+    write_lines(out / "label_train.txt",
                 (f"{r['id']} {r['attribute_index']} {r['value']}" for r in by_split["train"]))
     n_q, n_c = {}, {}
     for si, s in enumerate(SPLITS[1:], start=1):
         queries = [r for r in by_split[s] if r["role"] == "query"]
         order = np.random.default_rng([seed, 0x0E7A, si]).permutation(len(queries))
-        _write_text(out / f"query_{s}.txt",
+        write_lines(out / f"query_{s}.txt",
                     (f"{queries[o]['id']} {queries[o]['attribute_index']} {queries[o]['value']}" for o in order))
         cands = [r for r in by_split[s] if r["role"] == "candidate"]
-        _write_text(out / f"candidate_{s}.txt", (f"{r['id']} {r['attribute_index']} {r['value']}" for r in cands))
+        write_lines(out / f"candidate_{s}.txt", (f"{r['id']} {r['attribute_index']} {r['value']}" for r in cands))
         n_q[s], n_c[s] = len(queries), len(cands)
     with open(out / "meta.json", "w", newline="\n", encoding="utf-8") as f:
         json.dump(FASHIONAI.to_meta(), f, indent=2)
         f.write("\n")
     # --- full ground truth
-    _write_text(out / "ground_truth.jsonl", (json.dumps(r) for r in records))
+    write_lines(out / "ground_truth.jsonl", (json.dumps(r) for r in records))
     per_attr = {s: {a: [0] * NUM_VALUES[a] for a in ATTRIBUTES} for s in SPLITS}
     for r in records:
         per_attr[r["split"]][r["attribute"]][r["value"]] += 1

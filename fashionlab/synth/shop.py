@@ -112,7 +112,7 @@ from PIL import Image
 
 from ..taxonomy import FASHIONAI, AttributeSchema
 from . import patterns as P
-from .fashionai import build_once, load_ground_truth
+from .fashionai import write_lines, build_once, load_ground_truth, prepare_folder
 from .garments import (BODY_TYPE, CATEGORIES, CATEGORY_FASTENINGS, DETAIL_ATTRIBUTES, NECK_FAMILIES, NUM_VALUES,
                        PRESETS, GarmentSpec, RenderConfig, allowed_values, render, sample_garment, set_value)
 
@@ -445,12 +445,6 @@ def label_lines(labels: np.ndarray, attr_num=ATTR_NUM) -> list[str]:
     return [" ".join(map(str, onehot_labels(row, attr_num).tolist())) for row in labels]
 
 
-def _write_text(path: Path, lines) -> None:
-    with open(path, "w", newline="\n", encoding="utf-8") as f:
-        for line in lines:
-            f.write(line + "\n")
-
-
 # ------------------------------------------------------------------------------------------------ generator
 
 def image_name(seed: int, index: int) -> str:
@@ -522,25 +516,16 @@ _OWN_FILES = ("imgs_train.txt", "imgs_test.txt", "labels_train.txt", "labels_tes
               "query_test.txt", "gallery_test.txt", "ground_truth.jsonl", "synth.json", ".complete")
 
 
+def _is_shop(out: Path) -> bool:
+    try:
+        return json.loads((out / "synth.json").read_text()).get("format") == "shop"
+    except (OSError, ValueError):
+        return False
+
+
 def _prepare_folder(out: Path) -> None:
-    """Create ``out``; clear a previous shop dataset there (its own files only); refuse other content."""
-    if out.exists() and any(out.iterdir()):
-        try:
-            ok = json.loads((out / "synth.json").read_text()).get("format") == "shop"
-        except (OSError, ValueError):
-            ok = False
-        if not ok:
-            raise FileExistsError(f"{out} exists and is not a FashionSynth shop dataset (no synth.json with format "
-                                  f"'shop'); choose an empty or new folder")
-        for top in ("Images", "Masks"):
-            for c in CATEGORIES:
-                d = out / top / c
-                if d.is_dir():
-                    for f in list(d.glob("*.jpg")) + list(d.glob("*.png")):
-                        f.unlink()
-        for name in _OWN_FILES:
-            (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_folder(out, _OWN_FILES, [f"{top}/{c}/*.{ext}" for top, ext in (("Images", "jpg"), ("Masks", "png"))
+                                     for c in CATEGORIES], _is_shop, "FashionSynth shop dataset (format 'shop')")
 
 
 def _resolve_config(config, image_size) -> RenderConfig:
@@ -620,11 +605,11 @@ def generate_shop(out_dir, num_images: int, seed: int = 0, image_size: int | Non
 
     by_split = {s: sorted((r for r in records if r["split"] == s), key=lambda r: r["id"]) for s in SPLITS}
     for s in SPLITS:
-        _write_text(out / f"imgs_{s}.txt", (r["filename"] for r in by_split[s]))
+        write_lines(out / f"imgs_{s}.txt", (r["filename"] for r in by_split[s]))
         rows = np.array([[(-1 if r["labels"][a] is None else r["labels"][a]) for a in ATTRIBUTES]
                          for r in by_split[s]], dtype=np.int64).reshape(-1, len(ATTRIBUTES))
-        _write_text(out / f"labels_{s}.txt", label_lines(rows))
-    _write_text(out / "attr_num.txt", (str(n) for n in ATTR_NUM))
+        write_lines(out / f"labels_{s}.txt", label_lines(rows))
+    write_lines(out / "attr_num.txt", (str(n) for n in ATTR_NUM))
     meta = SHOP_SCHEMA.to_meta()
     meta["GENERAL"], meta["SPECIAL"] = list(GENERAL), list(SPECIAL)
     with open(out / "meta.json", "w", newline="\n", encoding="utf-8") as f:
@@ -632,9 +617,9 @@ def generate_shop(out_dir, num_images: int, seed: int = 0, image_size: int | Non
         f.write("\n")
     queries = [r for r in by_split["test"] if r["role"] == "query"]
     gallery = [r for r in by_split["test"] if r["role"] == "gallery"]
-    _write_text(out / "query_test.txt", (str(r["id"]) for r in queries))
-    _write_text(out / "gallery_test.txt", (str(r["id"]) for r in gallery))
-    _write_text(out / "ground_truth.jsonl", (json.dumps(r) for r in records))
+    write_lines(out / "query_test.txt", (str(r["id"]) for r in queries))
+    write_lines(out / "gallery_test.txt", (str(r["id"]) for r in gallery))
+    write_lines(out / "ground_truth.jsonl", (json.dumps(r) for r in records))
 
     counts = {s: {a: [0] * n for a, n in zip(ATTRIBUTES, ATTR_NUM)} for s in SPLITS}
     missing = {s: {a: 0 for a in ATTRIBUTES} for s in SPLITS}
