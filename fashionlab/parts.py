@@ -133,6 +133,8 @@ def _image_batch(images: Any) -> torch.Tensor:
             a = a[None, :, :, None]
         elif a.ndim == 3:
             a = a[None]
+        if not a.flags.writeable:  # e.g. np.asarray(PIL image): torch warns on read-only memory
+            a = a.copy()
         x = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2)
     if x.shape[1] not in (1, 3, 4):
         raise ValueError(f"expected 1, 3 or 4 colour channels (numpy/PIL channel-last, torch channel-first), "

@@ -298,7 +298,8 @@ def manipulation_targets(query_labels, attribute_index, new_value, attributes: S
 
 
 def random_manipulations(query_labels, gallery_labels, attributes: Sequence | None = None, rng=None,
-                         require_target: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                         require_target: bool = True,
+                         manipulable: Mapping | Sequence | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """§7 search strategy: "for each query image, a random special attribute is manipulated".
 
     For each query: an attribute chosen uniformly among those with a possible change, then a new value
@@ -307,9 +308,20 @@ def random_manipulations(query_labels, gallery_labels, attributes: Sequence | No
     possible (every query can then score; the ADDE-M protocol, evaluation-protocols.md §4.6, enumerates only
     such changes). Returns ``(attribute_index (Q,), new_value (Q,), targets (Q, A))``; a query with a
     missing label or no possible change gets index -1, value -1 and a target row of -1 (left out by
-    :func:`topk_retrieval_accuracy`).
+    :func:`topk_retrieval_accuracy`). ``manipulable``: the column indices that may change (§7: the special
+    attributes; default every column), or ``{column: allowed new values or None}``; the other columns are still
+    compared (they must keep the query's value).
     """
     q, attrs = _labels(query_labels, attributes, "query_labels")
+    if manipulable is None:
+        allowed = {j: None for j in range(len(attrs))}
+    elif isinstance(manipulable, Mapping):
+        allowed = {int(j): (None if v is None else {int(x) for x in v}) for j, v in manipulable.items()}
+    else:
+        allowed = {int(j): None for j in manipulable}
+    bad = [j for j in allowed if not 0 <= j < len(attrs)]
+    if bad:
+        raise ValueError(f"manipulable columns {bad} out of range 0..{len(attrs) - 1}")
     g, _ = _labels(gallery_labels, attrs, "gallery_labels")
     rng = np.random.default_rng(rng)
     g = g[(g >= 0).all(1)]
@@ -321,8 +333,8 @@ def random_manipulations(query_labels, gallery_labels, attributes: Sequence | No
         if (row < 0).any():
             continue
         options = {}
-        for j in range(len(attrs)):
-            vs = [int(v) for v in seen[j] if v != row[j]]
+        for j, ok in allowed.items():
+            vs = [int(v) for v in seen[j] if v != row[j] and (ok is None or int(v) in ok)]
             if require_target:
                 vs = [v for v in vs if tuple(row[:j]) + (v,) + tuple(row[j + 1:]) in existing]
             if vs:

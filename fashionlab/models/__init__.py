@@ -31,6 +31,15 @@ from .asen import (
     cosine_triplet_loss,
     crop_and_resize,
 )
+from .partsearch import (
+    CASES3,
+    AttributeClassifierNet,
+    PartSearchNet,
+    PartSearchOutput,
+    attribute_loss,
+    batch_triplets,
+    signature_triplet_loss,
+)
 from .csn import ConditionalSimilarityNet, CSNTripletOutput, block_masks
 from .recognition import (
     MultiColumnHead,
@@ -79,4 +88,11 @@ __all__ = [
     "single_column_labels",
     "single_column_loss",
     "value_offsets",
+    "CASES3",
+    "AttributeClassifierNet",
+    "PartSearchNet",
+    "PartSearchOutput",
+    "attribute_loss",
+    "batch_triplets",
+    "signature_triplet_loss",
 ]

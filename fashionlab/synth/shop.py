@@ -692,12 +692,17 @@ def generate_shop(out_dir, num_images: int, seed: int = 0, image_size: int | Non
     return stats
 
 
-def _folder_name(num_images, seed, image_size, config, designs, missing_rate) -> str:
+def _folder_name(num_images, seed, image_size, config, designs, missing_rate, query_fraction=0.1,
+                 train_fraction=0.8) -> str:
     name = f"shop-n{num_images}-s{seed}-px{image_size}"
     if designs is not None:
         name += f"-d{designs}"
     if missing_rate != 0.1:
         name += f"-m{missing_rate:g}"
+    if query_fraction != 0.1:
+        name += f"-q{query_fraction:g}"
+    if train_fraction != 0.8:
+        name += f"-t{train_fraction:g}"
     if config != replace(SHOP_CONFIG, image_size=image_size):
         name += "-c" + hashlib.md5(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
     return name
@@ -705,11 +710,11 @@ def _folder_name(num_images, seed, image_size, config, designs, missing_rate) ->
 
 def ensure_shop(num_images: int, seed: int = 0, image_size: int = 128, progress: bool = True, root=None,
                 config: RenderConfig | str | None = None, designs: int | None = None, missing_rate: float = 0.1,
-                workers: int = 1) -> Path:
+                workers: int = 1, query_fraction: float = 0.1, train_fraction: float = 0.8) -> Path:
     """Path of a complete FashionSynth shop dataset (paper 04 §3), generating it first if needed.
 
-    The dataset lives in ``<root>/shop-n<N>-s<seed>-px<P>`` (plus ``-d<designs>``, ``-m<missing_rate>`` and
-    ``-c<hash>`` for non-default options), where ``root`` defaults to ``fashionlab.config.data_dir() / "synth"``.
+    The dataset lives in ``<root>/shop-n<N>-s<seed>-px<P>`` (plus ``-d<designs>``, ``-m<missing_rate>``,
+    ``-q<query_fraction>``, ``-t<train_fraction>`` and ``-c<hash>`` for non-default options), where ``root`` defaults to ``fashionlab.config.data_dir() / "synth"``.
     As :func:`~fashionlab.synth.fashionai.ensure_fashionai`: generated only when the completion marker
     (``.complete``, holding the generator version) is missing or from another version, into a temporary folder
     that is renamed when done.
@@ -720,10 +725,13 @@ def ensure_shop(num_images: int, seed: int = 0, image_size: int = 128, progress:
 
         root = data_dir() / "synth"
     root = Path(root)
-    path = root / _folder_name(num_images, seed, image_size, config, designs, missing_rate)
+    path = root / _folder_name(num_images, seed, image_size, config, designs, missing_rate, query_fraction,
+                               train_fraction)
     return build_once(path, lambda tmp: generate_shop(tmp, num_images, seed=seed, image_size=image_size,
                                                       config=config, designs=designs, missing_rate=missing_rate,
-                                                      progress=progress, workers=workers), VERSION)
+                                                      progress=progress, workers=workers,
+                                                      query_fraction=query_fraction,
+                                                      train_fraction=train_fraction), VERSION)
 
 
 def load_shop_ground_truth(root, split: str | None = None) -> list[dict]:
