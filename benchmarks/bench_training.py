@@ -5,7 +5,8 @@ this machine's CPU, and on CUDA (with AMP and channels_last, as ``fashionlab.eng
 present. Paper 01's models (notebooks 01-02, default-mode
 sizes: SmallCNN width 16 at 64 px) sit next to their bare backbone; so do paper 03's (notebook 03: a 128 px image
 seen at 48 px by SmallCNN width 16 with output stride 8; ASEN adds its local branch on a crop of the 128 px
-image). Later notebooks add their models to ``MODELS``. Run: ``python benchmarks/bench_training.py [--quick]``.
+image); so do paper 04's (notebook 04: the 80 px input of SmallCNN width 24 with output stride 8; the two-path
+network pools five part boxes per image). Later notebooks add their models to ``MODELS``. Run: ``python benchmarks/bench_training.py [--quick]``.
 """
 from __future__ import annotations
 
@@ -85,9 +86,40 @@ class _Paper03(torch.nn.Module):
         return self.model(lo, a).embedding
 
 
+class _Paper04(torch.nn.Module):
+    """Paper 04's models (notebook 04) at the default mode's sizes: ``Classic`` (the attribute classifier) and the
+    two-path network with parts (``Proposed``) or without (``w/o parts``). Every image gets the same five part
+    boxes (a fixed torso, sleeves, collar and fastening layout) and the "sleeved" case, so every branch pools a
+    part; the outputs are every signature and logit (what the losses read)."""
+
+    def __init__(self, method: str):
+        super().__init__()
+        from fashionlab.experiments import paper04
+        from fashionlab.parts import PART_NAMES
+        from fashionlab.synth.shop import ATTR_NUM, GENERAL, SPECIAL
+
+        self.method, self.cfg = method, paper04.PART_SEARCH_CONFIGS["default"]
+        self.model = paper04.build_method(method, self.cfg, dict(zip(GENERAL + SPECIAL, ATTR_NUM)), GENERAL, SPECIAL)
+        s = self.cfg.input_size / 128
+        layout = {"torso": [40, 30, 88, 100], "left_sleeve": [20, 30, 40, 90], "right_sleeve": [88, 30, 108, 90],
+                  "collar": [52, 20, 76, 40], "fastening": [58, 30, 70, 100]}
+        self.register_buffer("boxes", torch.tensor([layout[p] for p in PART_NAMES], dtype=torch.float32) * s)
+
+    def forward(self, x):
+        if self.method == "Classic":
+            return torch.cat(list(self.model(x).values()), dim=1)
+        b = len(x)
+        out = self.model(x, self.boxes.expand(b, -1, -1), torch.ones(b, len(self.boxes), dtype=torch.bool,
+                                                                      device=x.device),
+                         case=torch.ones(b, dtype=torch.long, device=x.device))
+        return torch.cat(list(out.signatures.values()) + list(out.logits.values()), dim=1)
+
+
 PAPER01_METHODS = ("SC", "MC", "MC-Rec+Ret", "SiaNet", "TriNet", "Att-TriNet", "Att-TriNet+Reg", "CSN", "MTL Ret+Reg")
 
 PAPER03_METHODS = ("Triplet", "CSN", "ASEN_g w/o ASA", "ASEN_g w/o ACA", "ASEN_g", "ASEN")
+
+PAPER04_METHODS = ("Classic", "w/o parts", "Proposed")
 
 #: (name, input size, builder)
 MODELS = [
@@ -95,6 +127,7 @@ MODELS = [
     *[(f"paper 01 {m}", 64, (lambda m=m: _Paper01(m))) for m in PAPER01_METHODS],
     ("SmallCNN(w=16, os 8) at 48px (bare)", 128, lambda: _Paper03("bare")),
     *[(f"paper 03 {m}", 128, (lambda m=m: _Paper03(m))) for m in PAPER03_METHODS],
+    *[(f"paper 04 {m}", 80, (lambda m=m: _Paper04(m))) for m in PAPER04_METHODS],
     ("SmallCNN(w=32) embedding", 64, lambda: _embed(SmallCNN(width=32))),
     ("SmallCNN(w=32) embedding", 128, lambda: _embed(SmallCNN(width=32))),
     ("ResNet-18 to layer3 embedding", 112, lambda: _embed(backbone("resnet18"))),
