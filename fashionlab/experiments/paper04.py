@@ -74,7 +74,9 @@ class PartSearchConfig:
     ``L_attribute + L_triplet``), Eq. 4 search over normalised signatures, prototype manipulation, §7's top-k
     protocol with one random special-attribute change per query. Changed for a CPU: a SmallCNN from scratch
     (AlexNet with ImageNet weights in the paper; we have no weights and no time), 80 px inputs, 64-d signatures,
-    Adam at ``lr`` (SGD at 0.01 in the paper), ``epochs`` + ``stage2_epochs`` epochs (30 + unknown in the paper),
+    Adam at ``lr`` (SGD at 0.01 in the paper), ``epochs`` + ``stage2_epochs`` epochs (30 + unknown in the paper)
+    with the second stage at half the learning rate (§6 keeps "the representations that is learned from the first
+    optimization"; every method gets the same two-stage schedule, Classic and w/o parts & ranking without L_triplet),
     margin 0.3 (not given in the paper) on distances between unit vectors; ``rounds`` random manipulations per
     query (the paper draws one) to have more scored searches from a small query set.
     """
@@ -349,16 +351,12 @@ def _step(method: str, data: ShopSearchData, ranking: bool, dev):
     return step
 
 
-def _batches(data: ShopSearchData, epoch_offset: int):
+def _batches(data: ShopSearchData):
+    """Mini-batches of training image ids, a fresh shuffle per epoch (``fit`` seeds it from the epoch)."""
     import torch
 
     n = len(data.labels["train"])
-
-    def make(epoch):
-        perm = torch.randperm(n)
-        return list(perm.split(data.cfg.batch))
-
-    return make
+    return lambda epoch: list(torch.randperm(n).split(data.cfg.batch))
 
 
 def train_method(method: str, data: ShopSearchData, seed: int = 0, progress: bool = False, init=None,
@@ -389,7 +387,7 @@ def train_method(method: str, data: ShopSearchData, seed: int = 0, progress: boo
         if n_epochs <= 0:
             continue
         opt = torch.optim.Adam(model.parameters(), lr=cfg.lr * (0.5 if offset else 1.0))
-        h = fit(model, _step(method, data, rank, dev), _batches(data, offset), opt, n_epochs, device=dev,
+        h = fit(model, _step(method, data, rank, dev), _batches(data), opt, n_epochs, device=dev,
                 seed=seed + offset, progress=progress, verbose=progress)
         records += [{**r, "epoch": r.get("epoch", 0) + offset, "stage": 2 if rank or offset else 1} for r in h]
     model.eval()
