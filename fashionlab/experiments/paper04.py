@@ -54,7 +54,8 @@ from .registry import Outcome, register
 
 __all__ = ["METHODS", "PART_OF", "PartSearchConfig", "PART_SEARCH_CONFIGS", "ShopSearchData", "shop_data",
            "build_backbone", "build_method", "train_method", "train_regressor", "embed", "class_prototypes",
-           "evaluate_search", "manipulation_protocol", "paper_rows", "part_search"]
+           "evaluate_search", "manipulation_protocol", "recognition_accuracy", "part_scores", "paper_rows",
+           "part_search"]
 
 METHODS = ("Classic", "w/o parts & ranking", "w/o parts", "Proposed")
 #: §6: which part feeds each special attribute's branch (pattern and colour: the chest = torso; length: the
@@ -115,12 +116,6 @@ PART_SEARCH_CONFIGS = {
 KS = (5, 10, 20)
 
 
-def _cases3():
-    from ..models.partsearch import CASES3
-
-    return CASES3
-
-
 class ShopSearchData:
     """One shop dataset ready for the experiment: labels, images at two sizes, parts from jump detection and (on
     FashionSynth) the true parts and cases.
@@ -137,6 +132,7 @@ class ShopSearchData:
         import torch
 
         from ..datasets import read_adde_split
+        from ..models.partsearch import CASES3
         from ..parts import PART_NAMES, SYNTH_PART_NAMES
 
         self.root, self.cfg = Path(root), cfg
@@ -153,7 +149,7 @@ class ShopSearchData:
             raise ValueError(f"{self.root}: the test split needs query_test.txt and gallery_test.txt (paper 04 §6)")
         gt_file = self.root / "ground_truth.jsonl"
         self.has_gt = gt_file.is_file()
-        cases = _cases3()
+        cases = CASES3
         self.images, self.inputs, self.labels, self.match_labels, self.records = {}, {}, {}, {}, {}
         self.jump, self.boxes, self.present, self.gt_boxes, self.gt_present, self.case = {}, {}, {}, {}, {}, {}
         self.jump_case = {}
