@@ -44,6 +44,7 @@ __all__ = [
     "AsenPPTripletSampler",
     "AsenV1TripletSampler",
     "Paper01TripletPool",
+    "ClassTripletSampler",
     "check_triplets",
 ]
 
@@ -405,3 +406,68 @@ def check_triplets(triplets, labels) -> None:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"triplet {i} {t[i].tolist()}: {what}")
+
+
+class ClassTripletSampler:
+    """Class-level triplets of paper 05 (M3-Net §3.2, Eq. 9-10), for multi-label attributes.
+
+    Per triplet: an attribute ``A_n`` uniform (over attributes with a usable class), a class ``C_m`` of it
+    uniform (over its usable classes); anchor and positive two distinct images that have ``C_m``; negative an
+    image labelled for ``A_n`` that does *not* have ``C_m`` (Eq. 9: ``C_m = C⁺ ≠ C⁻``). With multi-label
+    attributes the negative may share other classes of ``A_n`` with the anchor; the loss only asks it to be
+    farther in ``C_m``'s space. With single-label data (one class per attribute) this is ASEN v1's sampling
+    (value uniform, negative any other value of the attribute).
+
+    ``positives``: ``(num_images, K)`` bool, image ``i`` has class ``k`` (classes of all attributes side by
+    side); ``class_attribute``: ``(K,)`` the attribute of each class; ``labelled``: ``(num_images, N)`` bool,
+    image ``i`` is annotated for attribute ``n`` (default: it has a class of ``n``). A class is *usable* with at
+    least two positive images and one negative; unusable classes are listed in ``skipped`` (class indices).
+    ``triplets(epoch)`` returns ``int64 (num_triplets, 5)``: ``(anchor id, positive id, negative id, attribute,
+    class)`` with the class as a global index ``k``; deterministic from ``(seed, epoch)``.
+    """
+
+    name = "class-level"
+
+    def __init__(self, positives, class_attribute, labelled=None, num_triplets: int = 40_000, seed: int = 0):
+        pos = np.asarray(positives, dtype=bool)
+        ca = np.asarray(class_attribute, dtype=np.int64)
+        if pos.ndim != 2 or ca.shape != (pos.shape[1],):
+            raise ValueError(f"positives must be (num_images, K) and class_attribute (K,); got {pos.shape} "
+                             f"and {ca.shape}")
+        n_attr = int(ca.max()) + 1 if len(ca) else 0
+        if labelled is None:
+            labelled = np.stack([pos[:, ca == a].any(axis=1) for a in range(n_attr)], axis=1)
+        lab = np.asarray(labelled, dtype=bool)
+        if lab.shape != (pos.shape[0], n_attr):
+            raise ValueError(f"labelled must be (num_images, {n_attr}), got {lab.shape}")
+        if (pos & ~lab[:, ca]).any():
+            i, k = map(int, np.argwhere(pos & ~lab[:, ca])[0])
+            raise ValueError(f"image {i} has class {k} but is not labelled for its attribute {ca[k]}")
+        self.num_triplets, self.seed = int(num_triplets), int(seed)
+        self.class_attribute = ca
+        self.members = [np.flatnonzero(pos[:, k]) for k in range(pos.shape[1])]
+        self.nonmembers = [np.flatnonzero(lab[:, ca[k]] & ~pos[:, k]) for k in range(pos.shape[1])]
+        usable = np.array([len(m) >= 2 and len(o) >= 1 for m, o in zip(self.members, self.nonmembers)], dtype=bool)
+        self.skipped = np.flatnonzero(~usable)
+        self.classes_of = [np.flatnonzero(usable & (ca == a)) for a in range(n_attr)]
+        self.attributes = np.array([a for a in range(n_attr) if len(self.classes_of[a])], dtype=np.int64)
+        if not len(self.attributes):
+            raise RareValueError("no class has two positive images and a negative: nothing to sample")
+
+    def triplets(self, epoch: int = 0) -> np.ndarray:
+        rng = _rng(self.seed, epoch)
+        n = self.num_triplets
+        attr = self.attributes[rng.integers(len(self.attributes), size=n)]
+        cls = np.empty(n, dtype=np.int64)
+        for a in np.unique(attr):
+            rows = np.flatnonzero(attr == a)
+            cls[rows] = self.classes_of[a][rng.integers(len(self.classes_of[a]), size=len(rows))]
+        out = np.empty((n, 5), dtype=np.int64)
+        out[:, 3], out[:, 4] = attr, cls
+        for k in np.unique(cls):
+            rows = np.flatnonzero(cls == k)
+            mem, non = self.members[k], self.nonmembers[k]
+            ia, ip = _pick_two_distinct(rng, np.full(len(rows), len(mem)))
+            out[rows, 0], out[rows, 1] = mem[ia], mem[ip]
+            out[rows, 2] = non[rng.integers(len(non), size=len(rows))]
+        return out

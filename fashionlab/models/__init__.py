@@ -40,6 +40,19 @@ from .partsearch import (
     batch_triplets,
     signature_triplet_loss,
 )
+from .m3net import (
+    M3_VARIANTS,
+    AttributeLevel,
+    ClassLevel,
+    ClassPrototypes,
+    M3Loss,
+    M3Net,
+    class_first_scores,
+    conditional_spatial_attention,
+    m3net_loss,
+    multilabel_bce,
+    predicted_classes,
+)
 from .csn import ConditionalSimilarityNet, CSNTripletOutput, block_masks
 from .recognition import (
     MultiColumnHead,
@@ -95,4 +108,15 @@ __all__ = [
     "attribute_loss",
     "batch_triplets",
     "signature_triplet_loss",
+    "M3_VARIANTS",
+    "AttributeLevel",
+    "ClassLevel",
+    "ClassPrototypes",
+    "M3Loss",
+    "M3Net",
+    "class_first_scores",
+    "conditional_spatial_attention",
+    "m3net_loss",
+    "multilabel_bce",
+    "predicted_classes",
 ]
