@@ -42,6 +42,13 @@ Other metrics
     over attribute dimensions), :func:`triplet_accuracy` (CSN, section 4.2), :func:`topk_accuracy`
     (classification).
 
+Multi-label retrieval from a score matrix (paper 05, M3-Net, sections 4.2-4.3: MAP@all, MAP@100, Recall@100)
+    :func:`multilabel_relevance` turns 0/1 class indicators of one attribute group into a (Q, C) relevance
+    matrix ("any" shared class, or "all" of the query's classes); :func:`ranking_stats` ranks every candidate
+    per query (stable descending sort, as above) and returns per-query AP over the whole list, AP@k (normalised
+    by ``min(R, k)``) and Recall@k (relevant in the top k / R); :func:`retrieval_summary` gives the
+    query-weighted percentages, overall and per attribute; :func:`ranking_stats_reference` is the teaching loop.
+
 Differences with the library metrics used as test oracles (see ``tests/test_metrics.py``):
 
 * scikit-learn ``average_precision_score``: same value when scores have no ties. Tied scores form one
@@ -52,6 +59,10 @@ Differences with the library metrics used as test oracles (see ``tests/test_metr
   positive to compare; ranks with
   ``topk`` (tie order unspecified); computes the ratios in float32; ``empty_target_action="neg"`` gives
   AP = 0 for queries without a relevant item, like ASEN.
+  With ``top_k=k`` (1.9) it averages the precisions at the relevant items of the top k over the number of
+  *relevant items found in the top k*, not over ``min(R, k)`` like :func:`ranking_stats`' ``ap_at_k`` nor
+  over ``R``; ``retrieval_recall(top_k=k)`` is relevant-in-top-k / R, the same as ``recall_at_k`` there
+  (it ranks with ``argsort``, tie order unspecified).
 * pytorch-metric-learning ``AccuracyCalculator``: ``mean_average_precision`` is the same formula over the
   ``k`` nearest neighbours, divided by the number of relevant references ``R`` (so with ``k`` = the whole
   gallery it equals ASEN's AP), but queries without any relevant reference ("lone" queries) are *dropped*
@@ -62,6 +73,7 @@ Differences with the library metrics used as test oracles (see ``tests/test_metr
 """
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -77,6 +89,10 @@ __all__ = [
     "recall_at_k",
     "triplet_accuracy",
     "topk_accuracy",
+    "multilabel_relevance",
+    "ranking_stats",
+    "retrieval_summary",
+    "ranking_stats_reference",
 ]
 
 # Default queries per chunk: one chunk's score matrix holds about this many entries. CPU: 1 MiB per float64
@@ -521,3 +537,252 @@ def topk_accuracy(logits, targets, ks: Iterable[int] = (1, 3, 5)) -> dict[int, f
             raise ValueError(f"k must be in 1..{x.shape[1]} (number of classes), got {k}")
         out[k] = float((rank < k).to(torch.float64).mean())
     return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# multi-label retrieval from a score matrix: MAP@all, MAP@k, Recall@k (paper 05, M3-Net, sections 4.2-4.3)
+# ----------------------------------------------------------------------------------------------------------
+_RELEVANCE_MODES = ("any", "all")
+
+
+def _indicator_tensor(x: Any, name: str) -> torch.Tensor:
+    """A 2-D 0/1 (or bool) matrix as a bool tensor (detached; numpy and lists become CPU tensors)."""
+    t = _tensor(x).detach()
+    if t.dim() != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {tuple(t.shape)}")
+    if t.dtype != torch.bool:
+        if t.is_complex() or not bool(((t == 0) | (t == 1)).all()):
+            raise ValueError(f"{name} must hold 0/1 (or bool) values")
+        t = t != 0
+    return t
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool):
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    try:
+        k = operator.index(k)
+    except TypeError:
+        raise ValueError(f"k must be a positive integer, got {k!r}") from None
+    if k < 1:
+        raise ValueError(f"k must be a positive integer, got {k}")
+    return k
+
+
+def multilabel_relevance(q_labels, c_labels, mode: str = "any") -> torch.Tensor:
+    """Relevance matrix of multi-label retrieval within one attribute group (paper 05, M3-Net, section 4.3).
+
+    ``q_labels`` (Q, M) and ``c_labels`` (C, M): 0/1 (or bool) indicators of the M classes of one attribute
+    group (e.g. DeepFashion "texture": an image can be both "print" and "tribal"). Returns a (Q, C) bool
+    tensor on their device:
+
+    * ``mode="any"``: candidate ``j`` is relevant to query ``i`` iff they share at least one class,
+      ``sum_m q[i, m] c[j, m] >= 1`` (the usual multi-label retrieval relevance);
+    * ``mode="all"``: iff the candidate has every class of the query, ``sum_m q[i, m] c[j, m] = sum_m q[i, m]``
+      (paper 05, Fig. 4: a "print" + "tribal" query should retrieve images that are both; extra classes of the
+      candidate are allowed).
+
+    A query without any class is relevant to nothing in both modes (in ``"all"`` it would otherwise be
+    vacuously relevant to everything). The shared-class counts are float32 matmuls of 0/1 values: exact
+    (integers far below 2**24, also with TF32, whose inputs 0 and 1 are exact and which accumulates in
+    float32), computed for a few queries at a time so the temporary stays small next to the (Q, C) result.
+    """
+    q = _indicator_tensor(q_labels, "q_labels")
+    c = _indicator_tensor(c_labels, "c_labels")
+    if mode not in _RELEVANCE_MODES:
+        raise ValueError(f"mode must be 'any' or 'all', got {mode!r}")
+    if q.device != c.device:
+        raise ValueError(f"q_labels is on {q.device} but c_labels is on {c.device}")
+    if q.shape[1] != c.shape[1]:
+        raise ValueError(f"numbers of classes differ: {q.shape[1]} (queries) vs {c.shape[1]} (candidates)")
+    nq, nc = q.shape[0], c.shape[0]
+    dev = q.device
+    out = torch.zeros((nq, nc), dtype=torch.bool, device=dev)
+    if nq == 0 or nc == 0 or q.shape[1] == 0:
+        return out
+    qf = q.to(torch.float32)
+    ct = c.to(torch.float32).T.contiguous()
+    n_classes = q.sum(1)  # classes per query
+    budget = _CPU_CHUNK_ELEMENTS if dev.type == "cpu" else _GPU_CHUNK_ELEMENTS
+    step = max(1, budget // nc)
+    for start in range(0, nq, step):
+        end = min(start + step, nq)
+        shared = qf[start:end] @ ct  # (m, C): classes shared by query and candidate
+        if mode == "any":
+            out[start:end] = shared > 0
+        else:
+            need = n_classes[start:end, None]
+            out[start:end] = (shared == need) & (need > 0)
+    return out
+
+
+def _ranking_from_flat(flat: torch.Tensor, n_rel: torch.Tensor, n: int, k: int):
+    """AP, AP@k and Recall@k per row from the flat indices ``row * n + rank0`` of the relevant items.
+
+    Row r owns the R_r entries starting at R_0 + ... + R_{r-1}; its j-th entry is its j-th hit (precision j /
+    rank). ``flat`` is consumed (overwritten in place).
+    """
+    m = n_rel.numel()
+    dev = flat.device
+    rows = torch.repeat_interleave(torch.arange(m, device=dev), n_rel, output_size=flat.numel())
+    rank = flat.sub_(rows, alpha=n).add_(1)  # 1-based rank of each relevant item
+    start = torch.cumsum(n_rel, 0) - n_rel
+    hits = torch.arange(1, flat.numel() + 1, device=dev).sub_(start[rows])  # 1..R within each row
+    precision = hits.to(torch.float64).div_(rank)  # precision at each relevant item's rank
+    del hits
+    in_top = rank <= k
+    ap = torch.zeros(m, dtype=torch.float64, device=dev).index_add_(0, rows, precision)
+    ap.div_(n_rel.clamp(min=1))  # R = 0: 0 / 1 = 0
+    ap_k = torch.zeros(m, dtype=torch.float64, device=dev).index_add_(0, rows, precision.mul_(in_top))
+    ap_k.div_(n_rel.clamp(min=1, max=k))  # min(R, k); R = 0: 0 / 1 = 0
+    hits_k = torch.zeros(m, dtype=torch.float64, device=dev).index_add_(0, rows, in_top.to(torch.float64))
+    recall_k = hits_k.div_(n_rel.clamp(min=1))
+    return ap, ap_k, recall_k
+
+
+def ranking_stats(scores, relevant, k: int = 100, chunk_size: int | None = None) -> dict[str, Any]:
+    """Per-query MAP@all, MAP@k and Recall@k ingredients of paper 05 (M3-Net), vectorised.
+
+    Paper 05, section 4.2: "Same as existing works [6, 14, 19] [ASEN++, MODC, ASEN], we employ Mean Average
+    Precision (MAP) and Recall as the evaluation metrics"; its tables (section 4.3) report "MAP@all, MAP@100,
+    Recall@100" on DeepFashion (multi-label attributes), FashionAI and DARN. The paper gives no formulas; we
+    follow the ASEN protocol (evaluation-protocols.md section 4.1) and make the @k variants explicit.
+
+    ``scores`` (Q, C): similarity of each query to each candidate (higher = more similar; numpy or tensor;
+    integer scores become float64, half precision float32; NaN raises). ``relevant`` (Q, C): bool or 0/1
+    (e.g. from :func:`multilabel_relevance`), on the same device. Each query ranks all C candidates by
+    descending score, ties broken by candidate order (a stable sort: the candidate listed first ranks first).
+    With ``R`` = relevant candidates of the query and ``P@i`` = (relevant items in ranks 1..i) / i:
+
+    * ``"ap"``: AP over the whole list, ``(1/R) * sum_{i <= C, rel_i} P@i``; 0 when ``R = 0`` (the query
+      still counts in the mean, as in ASEN). Its mean is MAP@all.
+    * ``"ap_at_k"``: AP@k ``= (1/min(R, k)) * sum_{i <= k, rel_i} P@i``; 0 when ``R = 0``. Its mean is MAP@k.
+      The paper does not define the normaliser; ``min(R, k)`` is the common choice (it makes a perfect top k
+      score 1). Dividing by ``R`` instead gives the same value when ``R <= k`` but is harsher when ``R > k``:
+      then at most k of the R relevant items fit in the top k, so even a perfect ranking scores only ``k/R``
+      (the ``min(R, k)`` value times ``k/R``). torchmetrics 1.9 divides by yet another number, the relevant
+      items found in the top k (see the module docstring).
+    * ``"recall_at_k"``: (relevant items in ranks 1..k) / R; 0 when ``R = 0``. The fraction of the relevant
+      items retrieved, not the hit rate of :func:`recall_at_k` (paper 01's R@k): with R in the hundreds, as
+      on DeepFashion, Recall@100 is small (paper 05, Table 2: 5-13 %) while a hit rate would be near 100 %.
+    * ``"num_relevant"`` (int64): R.
+    * ``"k"``: the k asked for (int; :func:`retrieval_summary` puts it in the metric names). ``k > C`` is
+      allowed: the top k is then the whole list, so ``ap_at_k == ap`` and ``recall_at_k`` is 1 (R > 0).
+
+    Per-query values are float64 tensors in query order on the inputs' device. Queries are processed
+    ``chunk_size`` at a time (default: a chunk holds about 2**17 scores on CPU, 2**24 on GPU). Memory per
+    chunk of m queries, besides the inputs: about ``(2 s + 9) m C`` bytes while sorting (``s`` = bytes per
+    score: a copy of the scores, the sorted values, int64 indices, the relevance in rank order), then about 41
+    bytes per relevant entry (int64 positions, rows, hit counts, float64 precisions). For float64 scores that
+    is at most about 41 bytes per entry: about 5 MiB per CPU chunk and 0.7 GiB per GPU chunk, whatever Q and
+    C are (a 6,000 x 25,000 evaluation needs only its float32 scores, 0.6 GB, and bool relevance, 0.15 GB).
+    Per chunk: one stable ``torch.sort`` per row, a gather of the relevance, the ranks of the relevant
+    items (``nonzero``), and per-row sums of their precisions (``index_add_``).
+    """
+    s = _float_tensor(scores, "scores")
+    rel = _indicator_tensor(relevant, "relevant")
+    if rel.shape != s.shape:
+        raise ValueError(f"relevant has shape {tuple(rel.shape)}, scores {tuple(s.shape)}; they must match")
+    if rel.device != s.device:
+        raise ValueError(f"scores is on {s.device} but relevant is on {rel.device}")
+    k = _check_k(k)
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive number of queries, got {chunk_size}")
+    nq, n = s.shape
+    dev = s.device
+    out: dict[str, Any] = {
+        "ap": torch.zeros(nq, dtype=torch.float64, device=dev),
+        "ap_at_k": torch.zeros(nq, dtype=torch.float64, device=dev),
+        "recall_at_k": torch.zeros(nq, dtype=torch.float64, device=dev),
+        "num_relevant": torch.zeros(nq, dtype=torch.long, device=dev),
+        "k": k,
+    }
+    if nq == 0 or n == 0:
+        return out  # no candidate: R = 0 and every value is 0
+    budget = _CPU_CHUNK_ELEMENTS if dev.type == "cpu" else _GPU_CHUNK_ELEMENTS
+    step = min(chunk_size or max(1, budget // n), nq)
+    for start in range(0, nq, step):
+        end = min(start + step, nq)
+        chunk_scores, chunk_rel = s[start:end], rel[start:end]
+        if bool(torch.isnan(chunk_scores).any()):
+            raise ValueError("scores contain NaN (their rank is undefined)")
+        n_rel = chunk_rel.sum(1)
+        flat = _relevant_flat_torch(chunk_scores, chunk_rel)  # stable descending sort (+0.0 == -0.0)
+        ap, ap_k, recall_k = _ranking_from_flat(flat, n_rel, n, k)
+        out["ap"][start:end] = ap
+        out["ap_at_k"][start:end] = ap_k
+        out["recall_at_k"][start:end] = recall_k
+        out["num_relevant"][start:end] = n_rel
+    return out
+
+
+def retrieval_summary(stats: dict[str, Any], groups=None) -> dict[str, dict[Any, float]]:
+    """MAP@all, MAP@k and Recall@k in percent (paper 05's tables), from :func:`ranking_stats` (or its reference).
+
+    Returns ``{"MAP@all": {...}, f"MAP@{k}": {...}, f"Recall@{k}": {...}}`` with ``k = stats["k"]``; each inner
+    dict has ``"overall"`` = 100 x the mean over *all* queries (query-weighted, like ASEN's AverageMeter,
+    evaluation-protocols.md section 4.1; queries with no relevant candidate count as 0) and, when ``groups``
+    (Q,) integer attribute indices are given, ``g`` (int) = 100 x the mean over the queries of group ``g`` for
+    every group that occurs, in increasing order. ``"overall"`` is then ``sum_g |Q_g| value(g) / sum_g |Q_g|``,
+    not the mean of the group values. No query: ``"overall"`` is nan.
+    """
+    if "k" not in stats:
+        raise ValueError("stats has no 'k': pass the dict returned by ranking_stats")
+    k = _check_k(stats["k"])
+    names = {"MAP@all": "ap", f"MAP@{k}": "ap_at_k", f"Recall@{k}": "recall_at_k"}
+    values = {name: _tensor(stats[key]).detach().reshape(-1).to(torch.float64) for name, key in names.items()}
+    nq = values["MAP@all"].numel()
+    if any(v.numel() != nq for v in values.values()):
+        raise ValueError("the per-query entries of stats differ in length")
+    result: dict[str, dict[Any, float]] = {}
+    for name, v in values.items():
+        if groups is None:
+            means: dict[Any, float] = {"overall": float(v.mean()) if nq else float("nan")}
+        else:
+            means, _ = _aggregate(v, _label_tensor(groups, nq, v.device, "groups"))
+        result[name] = {key: 100.0 * value for key, value in means.items()}
+    return result
+
+
+def ranking_stats_reference(scores, relevant, k: int = 100) -> dict[str, Any]:
+    """Per-query AP, AP@k, Recall@k and R by a plain per-query loop (teaching oracle of :func:`ranking_stats`).
+
+    Same definitions (paper 05, section 4.2, "MAP@all, MAP@100, Recall@100"; evaluation-protocols.md section
+    4.1): rank by descending score with a stable sort (ties: the candidate listed first ranks first), walk
+    the 0/1 list and sum ``hits / rank`` at each relevant item; AP divides by R, AP@k sums only ranks
+    ``<= k`` and divides by ``min(R, k)``, Recall@k = (hits in ranks ``<= k``) / R; all 0 when R = 0.
+    Returns numpy arrays (float64; ``"num_relevant"`` int64) and ``"k"``, the same keys as
+    :func:`ranking_stats`. Slow: one Python loop step per query and candidate.
+    """
+    s = _to_numpy(scores).astype(np.float64)
+    r = _to_numpy(relevant)
+    if s.ndim != 2 or r.shape != s.shape:
+        raise ValueError(f"scores {s.shape} and relevant {r.shape} must be 2-D with the same shape")
+    if np.isnan(s).any():
+        raise ValueError("scores contain NaN (their rank is undefined)")
+    k = _check_k(k)
+    nq = s.shape[0]
+    ap, ap_k, recall_k = np.zeros(nq), np.zeros(nq), np.zeros(nq)
+    num_relevant = np.zeros(nq, dtype=np.int64)
+    for q in range(nq):
+        # 1. rank by descending score; the stable sort keeps the earlier candidate first on a tie
+        order = np.argsort(-s[q], kind="stable")
+        # 2. the 0/1 list, one entry per candidate in rank order
+        rel = [1 if r[q, j] else 0 for j in order]
+        n_relevant = sum(rel)
+        num_relevant[q] = n_relevant
+        if n_relevant == 0:
+            continue  # AP = AP@k = Recall@k = 0, and the query still counts
+        # 3. walk the list: precision at each relevant item
+        hits, total, hits_k, total_k = 0, 0.0, 0, 0.0
+        for rank, x in enumerate(rel, start=1):
+            if x == 1:
+                hits += 1
+                total += hits / rank
+                if rank <= k:
+                    hits_k += 1
+                    total_k += hits / rank
+        ap[q] = total / n_relevant
+        ap_k[q] = total_k / min(n_relevant, k)
+        recall_k[q] = hits_k / n_relevant
+    return {"ap": ap, "ap_at_k": ap_k, "recall_at_k": recall_k, "num_relevant": num_relevant, "k": k}
