@@ -8,6 +8,21 @@
 * :mod:`~fashionlab.datasets.samplers`: ASEN v1 and ASEN++ triplet samplers (reference-implementations §2, §3) and
   paper 01's fixed triplet pool; triplets are image ids ``(anchor, positive, negative, attribute)``.
 """
+from .deepfashion import (
+    CATEGORY_TYPE_NAMES,
+    DEEPFASHION_SPLITS,
+    TYPE_NAMES,
+    DeepFashionAttributes,
+    read_asen_deepfashion_labels,
+    read_attr_cloth,
+    read_attr_img,
+    read_bbox,
+    read_category_cloth,
+    read_category_img,
+    read_deepfashion,
+    read_eval_partition,
+    type_ranks,
+)
 from .images import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -43,6 +58,7 @@ from .readers import (
 from .samplers import (
     AsenPPTripletSampler,
     AsenV1TripletSampler,
+    ClassTripletSampler,
     LabelIndex,
     Paper01TripletPool,
     RareValueError,
@@ -57,6 +73,9 @@ __all__ = [
     "onehot_to_indices", "indices_to_onehot",
     "IMAGENET_MEAN", "IMAGENET_STD", "AttributeImageDataset", "ImageLoadError", "TensorImages", "TripletDataset", "load_rgb",
     "make_transform",
-    "AsenPPTripletSampler", "AsenV1TripletSampler", "LabelIndex", "Paper01TripletPool", "RareValueError",
+    "AsenPPTripletSampler", "AsenV1TripletSampler", "ClassTripletSampler", "LabelIndex", "Paper01TripletPool", "RareValueError",
     "SkippedValue", "check_triplets",
+    "TYPE_NAMES", "CATEGORY_TYPE_NAMES", "DEEPFASHION_SPLITS", "DeepFashionAttributes", "read_deepfashion",
+    "read_attr_cloth", "read_attr_img", "read_category_cloth", "read_category_img", "read_bbox", "read_eval_partition",
+    "read_asen_deepfashion_labels", "type_ranks",
 ]
