@@ -18,11 +18,14 @@ from .garments import (ATTRIBUTES, BODY_TYPE, CATEGORIES, CATEGORY_ATTRIBUTES, N
                        GarmentSpec, RenderConfig, allowed_values, applicable_categories, render, sample_garment,
                        set_value)
 from .shop import SHOP_CONFIG, SHOP_SCHEMA, ensure_shop, generate_shop, load_shop_ground_truth, main_shop, render_shop
+from .multilabel import (MULTILABEL_CONFIG, MULTILABEL_SCHEMA, ensure_multilabel, generate_multilabel,
+                         load_multilabel_ground_truth, main_multilabel, render_multilabel)
 
 __all__ = [
     "ATTRIBUTES", "BODY_TYPE", "CATEGORIES", "CATEGORY_ATTRIBUTES", "NECK_FAMILIES", "PRESETS", "VERSION",
     "GarmentSpec", "RenderConfig", "allowed_values", "applicable_categories", "ensure_fashionai",
     "generate_fashionai", "load_ground_truth", "main_fashionai", "plan_splits", "render", "sample_garment",
     "set_value", "SHOP_CONFIG", "SHOP_SCHEMA", "ensure_shop", "generate_shop", "load_shop_ground_truth", "main_shop",
-    "render_shop",
+    "render_shop", "MULTILABEL_CONFIG", "MULTILABEL_SCHEMA", "ensure_multilabel", "generate_multilabel",
+    "load_multilabel_ground_truth", "main_multilabel", "render_multilabel",
 ]
