@@ -125,10 +125,15 @@ def _fmt(v) -> str:
 def rows_to_markdown(rows: list[dict]) -> str:
     """Pivot rows into Markdown tables: one table per metric, methods down, attributes (then overall) across.
 
-    Metrics without attributes are gathered in one table with metrics across.
+    Metrics without attributes are gathered in one table with metrics across. Rows from several datasets (a
+    ``"dataset"`` key with more than one value) get one section per dataset.
     """
     if not rows:
         return "_no rows_\n"
+    datasets = list(dict.fromkeys(r.get("dataset") for r in rows))
+    if len(datasets) > 1:
+        return "\n".join(f"### {ds or 'other'}\n\n" + rows_to_markdown([r for r in rows if r.get("dataset") == ds])
+                         for ds in datasets)
     out = []
     per_attr = [r for r in rows if r.get("attribute") is not None]
     flat = [r for r in rows if r.get("attribute") is None]
@@ -174,8 +179,9 @@ def to_markdown(result: dict) -> str:
         rows_to_markdown(result["rows"]),
     ]
     if result.get("paper_rows"):
-        ds = result["paper_rows"][0].get("dataset", "the paper's dataset")
-        lines += [f"## Paper: {ds}", "", rows_to_markdown(result["paper_rows"])]
+        sets = list(dict.fromkeys(r.get("dataset") or "the paper's dataset" for r in result["paper_rows"]))
+        title = f"## Paper: {sets[0]}" if len(sets) == 1 else "## Paper"
+        lines += [title, "", rows_to_markdown(result["paper_rows"])]
     for note in result.get("notes", []):
         lines.append(f"- {note}")
     return "\n".join(lines).rstrip() + "\n"
