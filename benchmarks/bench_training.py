@@ -6,7 +6,9 @@ present. Paper 01's models (notebooks 01-02, default-mode
 sizes: SmallCNN width 16 at 64 px) sit next to their bare backbone; so do paper 03's (notebook 03: a 128 px image
 seen at 48 px by SmallCNN width 16 with output stride 8; ASEN adds its local branch on a crop of the 128 px
 image); so do paper 04's (notebook 04: the 80 px input of SmallCNN width 24 with output stride 8; the two-path
-network pools five part boxes per image). Later notebooks add their models to ``MODELS``. Run: ``python benchmarks/bench_training.py [--quick]``.
+network pools five part boxes per image); so do paper 05's (notebook 05: SmallCNN width 16, output stride 8, at
+64 px; M3-Net's attribute and class levels for one attribute and one class per image, the work of a training
+step). Later notebooks add their models to ``MODELS``. Run: ``python benchmarks/bench_training.py [--quick]``.
 """
 from __future__ import annotations
 
@@ -115,11 +117,45 @@ class _Paper04(torch.nn.Module):
         return torch.cat(list(out.signatures.values()) + list(out.logits.values()), dim=1)
 
 
+class _Paper05(torch.nn.Module):
+    """Paper 05's models (notebook 05) at the default mode's sizes on the multi-label preset's 11/10/11 classes:
+    ``ASEN`` (ASEN_g) and the three M3-Nets. Each image is taken under one attribute (cycling over the three) and,
+    for the M3-Nets, one class of it: the outputs are the attribute-level embedding and logits and the
+    class-specific embedding, what Eq. 11 reads."""
+
+    NUM_CLASSES = (11, 10, 11)
+
+    def __init__(self, method: str):
+        super().__init__()
+        from fashionlab.experiments import paper05
+
+        self.method = method
+        cfg = paper05.M3_CONFIGS["default"]
+        data = type("Shape", (), {"num_classes": self.NUM_CLASSES, "attributes": ["texture", "shape", "part"]})()
+        self.model = paper05.build_method(method, cfg, data)
+
+    def forward(self, x):
+        b = len(x)
+        attr = torch.arange(b, device=x.device) % 3
+        if self.method == "ASEN":
+            return self.model(x, attr).embedding
+        fmap = self.model.features(x)
+        outs = []
+        for n in range(3):
+            idx = (attr == n).nonzero().flatten()
+            a = self.model.attribute_level(fmap[idx], n)
+            c = self.model.class_level(a.fmap, n, idx % self.NUM_CLASSES[n])
+            outs += [a.embedding, a.logits, c.embedding]
+        return torch.cat([o.reshape(-1) for o in outs])
+
+
 PAPER01_METHODS = ("SC", "MC", "MC-Rec+Ret", "SiaNet", "TriNet", "Att-TriNet", "Att-TriNet+Reg", "CSN", "MTL Ret+Reg")
 
 PAPER03_METHODS = ("Triplet", "CSN", "ASEN_g w/o ASA", "ASEN_g w/o ACA", "ASEN_g", "ASEN")
 
 PAPER04_METHODS = ("Classic", "w/o parts", "Proposed")
+
+PAPER05_METHODS = ("ASEN", "M3-Net_a", "M3-Net_c", "M3-Net")
 
 #: (name, input size, builder)
 MODELS = [
@@ -128,6 +164,7 @@ MODELS = [
     ("SmallCNN(w=16, os 8) at 48px (bare)", 128, lambda: _Paper03("bare")),
     *[(f"paper 03 {m}", 128, (lambda m=m: _Paper03(m))) for m in PAPER03_METHODS],
     *[(f"paper 04 {m}", 80, (lambda m=m: _Paper04(m))) for m in PAPER04_METHODS],
+    *[(f"paper 05 {m}", 64, (lambda m=m: _Paper05(m))) for m in PAPER05_METHODS],
     ("SmallCNN(w=32) embedding", 64, lambda: _embed(SmallCNN(width=32))),
     ("SmallCNN(w=32) embedding", 128, lambda: _embed(SmallCNN(width=32))),
     ("ResNet-18 to layer3 embedding", 112, lambda: _embed(backbone("resnet18"))),

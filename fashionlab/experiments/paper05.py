@@ -47,7 +47,7 @@ import numpy as np
 from .registry import Outcome, register
 
 __all__ = ["METHODS", "M3Config", "M3_CONFIGS", "M3Data", "multilabel_data", "fashionai_data", "build_method",
-           "dataset_config", "train_method", "embed_m3", "evaluate", "attention_study", "paper_rows", "m3net"]
+           "dataset_config", "train_method", "embed_m3", "embed_asen", "evaluate", "attention_study", "paper_rows", "m3net"]
 
 METHODS = ("ASEN", "M3-Net_a", "M3-Net_c", "M3-Net")
 VARIANT = {"M3-Net_a": "attribute", "M3-Net_c": "class", "M3-Net": "full"}
@@ -428,7 +428,8 @@ def embed_m3(model, d: M3Data, split: str, ids, n: int, dev, batch: int = 256, a
     return {k: torch.cat(v) for k, v in out.items() if v}
 
 
-def _embed_asen(model, d: M3Data, split: str, ids, n: int, dev, batch: int = 256):
+def embed_asen(model, d: M3Data, split: str, ids, n: int, dev, batch: int = 256):
+    """ASEN's ``(B, D)`` attribute-specific embeddings of images ``ids`` of ``split`` under attribute ``n``."""
     import torch
 
     out = []
@@ -458,8 +459,8 @@ def evaluate(method: str, model, d: M3Data, split: str, cfg: M3Config, dev, attr
         if not len(es["q_ids"]) or not len(es["c_ids"]):
             continue
         if method == "ASEN":
-            q = F.normalize(_embed_asen(model, d, split, es["q_ids"], n, dev), dim=1)
-            c = F.normalize(_embed_asen(model, d, split, es["c_ids"], n, dev), dim=1)
+            q = F.normalize(embed_asen(model, d, split, es["q_ids"], n, dev), dim=1)
+            c = F.normalize(embed_asen(model, d, split, es["c_ids"], n, dev), dim=1)
             scores = q @ c.T
         else:
             qe = embed_m3(model, d, split, es["q_ids"], n, dev)

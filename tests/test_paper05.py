@@ -1,0 +1,95 @@
+"""The ``m3net`` experiment (paper 05) on tiny data: rows, consistency of the aggregates, the data path through
+the DeepFashion reader, and the paper's numbers against the paper's text."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from fashionlab import config, experiments
+from fashionlab.experiments import paper05
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = paper05.M3Config(num_images=300, image_size=48, fai_num_images=1000, width=8, epochs=1, triplets_per_epoch=96,
+                        batch=32, lr=2e-3, k=20, cond_dim=16, mlp_hidden=16, dim=16)
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    out = tmp_path_factory.mktemp("results")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FASHIONLAB_DATA", str(data))
+        mp.setenv("FASHIONLAB_PROGRESS", "0")
+        mp.setitem(paper05.M3_CONFIGS, "quick", TINY)
+        res = experiments.run("m3net", mode="quick", seed=0, out=out, progress=False)
+    return res, out
+
+
+def test_registered_with_a_config_per_mode():
+    exp = experiments.get("m3net")
+    assert exp.notebook == "05_m3net.ipynb"
+    assert set(paper05.M3_CONFIGS) == {"quick", "default", "full"}
+    assert paper05.M3_CONFIGS["default"].zeta == 0.4 and paper05.M3_CONFIGS["default"].gamma == 0.8
+
+
+def test_rows_cover_methods_metrics_and_datasets(quick):
+    res, out = quick
+    rows = res["rows"]
+    got = {(r["dataset"], r["method"], r["metric"]) for r in rows if "attribute" not in r}
+    for ds in paper05.DATASETS:
+        for m in paper05.METHODS + ("M3-Net (attribute space only)",):
+            for metric in ("MAP@all", "MAP@20", "Recall@20"):
+                assert (ds, m, metric) in got
+        for m in paper05.METHODS[1:]:
+            assert (ds, m, "classes excluded at gamma") in got
+    assert ("multi-label", "M3-Net", "MAP@all (all query classes), queries with 2+ classes") in got
+    assert any(r["metric"] == "attention area (80% of mass)" for r in rows)
+    for r in rows:
+        assert 0.0 <= r["value"] <= 100.0, r
+    assert (out / "m3net.json").exists() and "### multi-label" in (out / "m3net.md").read_text()
+
+
+def test_overall_is_the_query_weighted_mean(quick):
+    res, _ = quick
+    x = res["extra"]
+    for ds in paper05.DATASETS:
+        r = x["results"][(ds, "M3-Net")]
+        aps = np.concatenate([p["ap"] for p in r["per_query"].values()])
+        assert abs(100 * aps.mean() - r["summary"]["MAP@all"]["overall"]) < 1e-6
+        # strict relevance can only lower AP where the query has several classes
+        for p in r["per_query"].values():
+            single = p["num_classes"] == 1
+            assert np.allclose(p["ap"][single], p["ap_all_classes"][single])
+
+
+def test_multilabel_data_matches_the_ground_truth(quick):
+    res, _ = quick
+    d = res["extra"]["data"]["multi-label"]
+    from fashionlab.synth import load_multilabel_ground_truth
+
+    gt = {r["name"]: r for r in load_multilabel_ground_truth(d.root, "test")}
+    for n, es in enumerate(d.eval_sets["test"]):
+        names = d.class_names[d.attributes[n]]
+        for ids, lab in ((es["q_ids"], es["q_lab"]), (es["c_ids"], es["c_lab"])):
+            for i, row in zip(ids[:20], lab[:20]):
+                want = set(gt[d.filenames["test"][i]]["classes"].get(d.attributes[n], []))
+                assert {names[m] for m in np.flatnonzero(row)} == want
+    # a folder passed as --data goes through the same reader
+    again = paper05.multilabel_data(TINY, d.root, 0)
+    assert again.num_classes == d.num_classes
+    assert np.array_equal(again.train_positives, d.train_positives)
+
+
+def test_paper_rows_are_the_papers_numbers():
+    text_path = config.project_root().parent / "shared" / "papers" / "05_m3net_attribute_class_duet.txt"
+    if not text_path.exists():
+        pytest.skip("paper text not available")
+    text = text_path.read_text()
+    numbers = set(re.findall(r"\d+\.\d\d", text))
+    rows = paper05.paper_rows()
+    assert len(rows) == 7 * (8 + 11)
+    for r in rows:
+        assert f"{r['value']:.2f}" in numbers, r
