@@ -538,8 +538,10 @@ class DeepFashionAttributes:
         if self.partition is not None:
             extra.append("/".join(f"{s} {int(np.sum(self.partition == s))}" for s in DEEPFASHION_SPLITS))
         more = (", " + ", ".join(extra)) if extra else ""
+        from ..config import display_path  # no machine paths in notebook outputs
+
         return (f"DeepFashionAttributes({self.num_images} images, {self.num_attributes} attributes ({counts}){more}, "
-                f"root={str(self.root)!r})")
+                f"root={display_path(self.root)!r})")
 
 
 # ----------------------------------------------------------------------------------------------------------------
