@@ -202,6 +202,44 @@ def _render_chunk(args):
     return [_render_one(seed, it, config, Path(out_dir)) for it in items]
 
 
+def render_plan(plan: list[dict], seed: int, config: RenderConfig, out: Path, render_one, render_chunk,
+                extra: tuple = (), workers: int = 1, progress: bool = True, label: str = "FashionSynth",
+                t_start: float | None = None) -> tuple[list[dict], float]:
+    """Render every item of ``plan`` (each a dict with its ``"index"``) for a FashionSynth generator, in this
+    process or in ``workers`` processes, printing progress ten times. ``render_one(seed, item, config, *extra,
+    out)`` returns ``(record, seconds)``; ``render_chunk((seed, items, config_dict, *extra, out_str))`` the same
+    for a chunk (a module-level function, so that it pickles). Returns the records in index order and the summed
+    render time; the files do not depend on ``workers``."""
+    t_start = time.perf_counter() if t_start is None else t_start
+    records: list[dict] = [None] * len(plan)  # type: ignore[list-item]
+    render_time = 0.0
+    step = max(1, len(plan) // 10)
+    done = 0
+
+    def collect(rec, dt):
+        nonlocal render_time, done
+        records[rec["index"]] = rec
+        render_time += dt
+        done += 1
+        if progress and (done % step == 0 or done == len(plan)):
+            el = time.perf_counter() - t_start
+            print(f"  {label}: {done}/{len(plan)} images ({done / max(el, 1e-9):.0f}/s)", flush=True)
+
+    if workers <= 1:
+        for item in plan:
+            collect(*render_one(seed, item, config, *extra, out))
+    else:
+        from concurrent.futures import ProcessPoolExecutor
+
+        csize = max(16, min(512, len(plan) // (workers * 8) or 1))
+        chunks = [(seed, plan[i:i + csize], config.to_dict(), *extra, str(out)) for i in range(0, len(plan), csize)]
+        with ProcessPoolExecutor(max_workers=workers) as ex:
+            for res in ex.map(render_chunk, chunks):
+                for rec, dt in res:
+                    collect(rec, dt)
+    return records, render_time
+
+
 def _label_chars(n: int, value: int, maybe) -> str:
     chars = ["n"] * n
     for m in maybe:
@@ -280,35 +318,8 @@ def generate_fashionai(out_dir, num_images: int, seed: int = 0, image_size: int 
             missing = [a for a in ATTRIBUTES if a not in have]
             warnings.warn(f"FashionSynth: with {num_images} images the {name} split has no query for {missing}: "
                           f"their mAP cannot be measured; use at least 1000 images", stacklevel=2)
-    records: list[dict] = [None] * len(plan)  # type: ignore[list-item]
-    render_time = 0.0
-    step = max(1, len(plan) // 10)
-    done = 0
-
-    def report():
-        if progress and (done % step == 0 or done == len(plan)):
-            el = time.perf_counter() - t_start
-            print(f"  FashionSynth: {done}/{len(plan)} images ({done / max(el, 1e-9):.0f}/s)", flush=True)
-
-    if workers <= 1:
-        for item in plan:
-            rec, dt = _render_one(seed, item, config, out)
-            records[item["index"]] = rec
-            render_time += dt
-            done += 1
-            report()
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        csize = max(16, min(512, len(plan) // (workers * 8) or 1))
-        chunks = [(seed, plan[i:i + csize], config.to_dict(), str(out)) for i in range(0, len(plan), csize)]
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            for res in ex.map(_render_chunk, chunks):
-                for rec, dt in res:
-                    records[rec["index"]] = rec
-                    render_time += dt
-                    done += 1
-                    report()
+    records, render_time = render_plan(plan, seed, config, out, _render_one, _render_chunk, workers=workers,
+                                       progress=progress, label="FashionSynth", t_start=t_start)
 
     # --- FashionAI label.csv
     write_lines(out / "Annotations" / "label.csv",

@@ -158,7 +158,7 @@ from PIL import Image
 
 from ..taxonomy import AttributeSchema
 from . import patterns as P
-from .fashionai import build_once, load_ground_truth, prepare_folder, write_lines
+from .fashionai import build_once, load_ground_truth, prepare_folder, render_plan, write_lines
 from .garments import (CATEGORIES, CATEGORY_FASTENINGS, LENGTHS, PRESETS, GarmentSpec, RenderConfig, render,
                        sample_garment)
 from .shop import LENGTH_DIMENSION, fastening_visible
@@ -593,35 +593,9 @@ def generate_multilabel(out_dir, num_images: int, seed: int = 0, image_size: int
     (out / "Anno").mkdir(exist_ok=True)
     (out / "Eval").mkdir(exist_ok=True)
 
-    records: list[dict] = [None] * len(plan)  # type: ignore[list-item]
-    render_time = 0.0
-    step = max(1, len(plan) // 10)
-    done = 0
-
-    def report():
-        if progress and (done % step == 0 or done == len(plan)):
-            el = time.perf_counter() - t_start
-            print(f"  FashionSynth multilabel: {done}/{len(plan)} images ({done / max(el, 1e-9):.0f}/s)", flush=True)
-
-    if workers <= 1:
-        for item in plan:
-            rec, dt = _render_one(seed, item, config, out)
-            records[item["index"]] = rec
-            render_time += dt
-            done += 1
-            report()
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        csize = max(16, min(512, len(plan) // (workers * 8) or 1))
-        chunks = [(seed, plan[i:i + csize], config.to_dict(), str(out)) for i in range(0, len(plan), csize)]
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            for res in ex.map(_render_chunk, chunks):
-                for rec, dt in res:
-                    records[rec["index"]] = rec
-                    render_time += dt
-                    done += 1
-                    report()
+    records, render_time = render_plan(plan, seed, config, out, _render_one, _render_chunk, extra=(),
+                                       workers=workers, progress=progress, label="FashionSynth multilabel",
+                                       t_start=t_start)
 
     # --- DeepFashion list files (data-formats §5.3), global index order
     write_lines(out / "Anno" / "list_attr_cloth.txt",

@@ -112,7 +112,7 @@ from PIL import Image
 
 from ..taxonomy import FASHIONAI, AttributeSchema
 from . import patterns as P
-from .fashionai import write_lines, build_once, load_ground_truth, prepare_folder
+from .fashionai import write_lines, build_once, load_ground_truth, prepare_folder, render_plan
 from .garments import (BODY_TYPE, CATEGORIES, CATEGORY_FASTENINGS, DETAIL_ATTRIBUTES, NECK_FAMILIES, NUM_VALUES,
                        PRESETS, GarmentSpec, RenderConfig, allowed_values, render, sample_garment, set_value)
 
@@ -572,36 +572,9 @@ def generate_shop(out_dir, num_images: int, seed: int = 0, image_size: int | Non
         for c in CATEGORIES:
             (out / top / c).mkdir(parents=True, exist_ok=True)
 
-    records: list[dict] = [None] * len(plan)  # type: ignore[list-item]
-    render_time = 0.0
-    step = max(1, len(plan) // 10)
-    done = 0
-
-    def report():
-        if progress and (done % step == 0 or done == len(plan)):
-            el = time.perf_counter() - t_start
-            print(f"  FashionSynth shop: {done}/{len(plan)} images ({done / max(el, 1e-9):.0f}/s)", flush=True)
-
-    if workers <= 1:
-        for item in plan:
-            rec, dt = _render_one(seed, item, config, catalogue, missing_rate, out)
-            records[item["index"]] = rec
-            render_time += dt
-            done += 1
-            report()
-    else:
-        from concurrent.futures import ProcessPoolExecutor
-
-        csize = max(16, min(512, len(plan) // (workers * 8) or 1))
-        chunks = [(seed, plan[i:i + csize], config.to_dict(), catalogue, missing_rate, str(out))
-                  for i in range(0, len(plan), csize)]
-        with ProcessPoolExecutor(max_workers=workers) as ex:
-            for res in ex.map(_render_chunk, chunks):
-                for rec, dt in res:
-                    records[rec["index"]] = rec
-                    render_time += dt
-                    done += 1
-                    report()
+    records, render_time = render_plan(plan, seed, config, out, _render_one, _render_chunk, extra=(catalogue, missing_rate),
+                                       workers=workers, progress=progress, label="FashionSynth shop",
+                                       t_start=t_start)
 
     by_split = {s: sorted((r for r in records if r["split"] == s), key=lambda r: r["id"]) for s in SPLITS}
     for s in SPLITS:
