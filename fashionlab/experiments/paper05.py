@@ -523,6 +523,8 @@ def attention_study(model, d: M3Data, cfg: M3Config, dev, max_images: int = 400)
     region ground truth."""
     if d.regions is None:
         return None
+    import torch
+
     ids = np.array(sorted(d.regions))[:max_images]
     out = {}
     for n, a in enumerate(d.attributes):
@@ -537,8 +539,6 @@ def attention_study(model, d: M3Data, cfg: M3Config, dev, max_images: int = 400)
                 boxes.append(box)
         if not boxes:
             continue
-        import torch
-
         ma, aa = _spread(torch.stack(att_a), boxes, d.region_size)
         mc, ac = _spread(torch.stack(att_c), boxes, d.region_size)
         out[a] = {"attribute": (float(ma.mean()), float(aa.mean())), "class": (float(mc.mean()), float(ac.mean())),
