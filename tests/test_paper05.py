@@ -40,11 +40,12 @@ def test_rows_cover_methods_metrics_and_datasets(quick):
     rows = res["rows"]
     got = {(r["dataset"], r["method"], r["metric"]) for r in rows if "attribute" not in r}
     for ds in paper05.DATASETS:
-        for m in paper05.METHODS + ("M3-Net (attribute space only)",):
+        for m in paper05.METHODS + ("M3-Net (attribute space only)", "M3-Net_a (attribute space only)"):
             for metric in ("MAP@all", "MAP@20", "Recall@20"):
                 assert (ds, m, metric) in got
         for m in paper05.METHODS[1:]:
             assert (ds, m, "classes excluded at gamma") in got
+            assert (ds, m, "class prediction F1 at gamma") in got
     assert ("multi-label", "M3-Net", "MAP@all (all query classes), queries with 2+ classes") in got
     assert any(r["metric"] == "attention area (80% of mass)" for r in rows)
     for r in rows:
