@@ -49,6 +49,13 @@ Multi-label retrieval from a score matrix (paper 05, M3-Net, sections 4.2-4.3: M
     by ``min(R, k)``) and Recall@k (relevant in the top k / R); :func:`retrieval_summary` gives the
     query-weighted percentages, overall and per attribute; :func:`ranking_stats_reference` is the teaching loop.
 
+Hierarchical label sharing (paper 06, sections 4.2 and 5)
+    :func:`attribute_recall_at_k` (DeepFashion attribute recall@k, conventional or mmfashion's "altered" top-50
+    mean, evaluation-protocols.md section 4.3) with its loop :func:`attribute_recall_at_k_reference`;
+    :func:`hierarchy_violations` (predicted attributes that cannot apply to the predicted category);
+    :func:`box_iou`, :func:`match_detections` (greedy by score, as COCO) and :func:`coco_detection_metrics`
+    (pycocotools' mAP@[.5:.95], AP50, AP75, AR@1/10/100 and per-class AP of the object-type detector).
+
 Differences with the library metrics used as test oracles (see ``tests/test_metrics.py``):
 
 * scikit-learn ``average_precision_score``: same value when scores have no ties. Tied scores form one
@@ -97,6 +104,12 @@ __all__ = [
     "mean_imbalance_ratio",
     "scumble",
     "balance_by_downsampling",
+    "attribute_recall_at_k",
+    "attribute_recall_at_k_reference",
+    "hierarchy_violations",
+    "box_iou",
+    "match_detections",
+    "coco_detection_metrics",
 ]
 
 # Default queries per chunk: one chunk's score matrix holds about this many entries. CPU: 1 MiB per float64
@@ -858,3 +871,244 @@ def balance_by_downsampling(classes, per_class: int | None = None, seed: int = 0
     rng = np.random.default_rng(seed)
     keep = [rng.choice(np.flatnonzero(c == v), size=min(n, k), replace=False) for v, k in zip(values, counts)]
     return np.sort(np.concatenate(keep))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# hierarchical label sharing (paper 06): attribute recall@k, hierarchy violations, detection metrics
+# ----------------------------------------------------------------------------------------------------------
+def _score_and_label_matrices(scores, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    s = _tensor(scores).detach()
+    if s.dim() != 2:
+        raise ValueError(f"scores must be 2-D (images, attributes), got shape {tuple(s.shape)}")
+    if not s.is_floating_point():
+        s = s.to(torch.float64)
+    y = _indicator_tensor(labels, "labels").to(s.device)
+    if y.shape != s.shape:
+        raise ValueError(f"scores {tuple(s.shape)} and labels {tuple(y.shape)} differ in shape")
+    if s.shape[0] == 0:
+        raise ValueError("no images")
+    return s, y
+
+
+def _recall_summary(recall: list[float], topn: int | None) -> float:
+    """Mean of the per-attribute recalls (non-empty attributes only), or of the ``topn`` highest of them."""
+    if not recall:
+        raise ValueError("no attribute has a positive image: recall is undefined")
+    if topn is None:
+        return float(sum(recall) / len(recall))
+    best = sorted(recall, reverse=True)[:topn]
+    return float(sum(best) / min(topn, len(recall)))
+
+
+def attribute_recall_at_k(scores, labels, k: int, topn: int | None = None) -> float:
+    """Attribute "recall rate at top-k" of DeepFashion (paper 06 §4.2, Table 7; evaluation-protocols §4.3).
+
+    ``scores``: ``(N, A)`` attribute scores (logits or probabilities); ``labels``: ``(N, A)`` 0/1 (or bool)
+    ground truth. For every image the ``k`` highest-scored attributes are predicted positive (ties broken by
+    attribute index, the lower first; mmfashion's ``argsort(...)[::-1]`` takes the higher index first, which
+    only matters for exactly tied scores). For every attribute with at least one positive image,
+    ``recall = tp / (tp + fn)`` over the images; attributes without a positive are left out (an error if none
+    has one).
+
+    * ``topn=None``: the conventional recall@k, the mean over those attributes (the paper's main Table 7
+      numbers);
+    * ``topn=50``: mmfashion's "altered" recall (the numbers in parentheses of Table 7): the sum of the ``topn``
+      highest per-attribute recalls divided by ``min(topn, number of non-empty attributes)``, i.e. the mean of
+      the best ``topn`` attributes. With 26 attributes it is the conventional value; with DeepFashion's 1,000
+      it is an optimistic best-50 mean.
+
+    Returns a fraction in [0, 1] (like :func:`topk_accuracy`; the paper prints percentages). Vectorised torch on
+    the scores' device; :func:`attribute_recall_at_k_reference` is the same definition as a Python loop.
+    """
+    s, y = _score_and_label_matrices(scores, labels)
+    k = _check_k(k)
+    if k > s.shape[1]:
+        raise ValueError(f"k must be in 1..{s.shape[1]} (number of attributes), got {k}")
+    if topn is not None:
+        topn = _check_k(topn)
+    order = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :k]
+    predicted = torch.zeros_like(y).scatter_(1, order, True)
+    tp = (predicted & y).sum(0).to(torch.float64)
+    pos = y.sum(0).to(torch.float64)
+    recall = (tp[pos > 0] / pos[pos > 0]).cpu().tolist()
+    return _recall_summary(recall, topn)
+
+
+def attribute_recall_at_k_reference(scores, labels, k: int, topn: int | None = None) -> float:
+    """:func:`attribute_recall_at_k` as a plain Python loop over images and attributes (the teaching version and
+    the tests' oracle; evaluation-protocols §4.3): per image sort the attribute indices by (-score, index), take
+    the first ``k``, count tp and fn per attribute, then average the recalls (see the vectorised version)."""
+    s = _to_numpy(scores).tolist()
+    y = _to_numpy(labels).tolist()
+    n_attr = len(s[0])
+    tp = [0] * n_attr
+    fn = [0] * n_attr
+    for row_s, row_y in zip(s, y):
+        ranked = sorted(range(n_attr), key=lambda j: (-row_s[j], j))
+        top = set(ranked[:k])
+        for j in range(n_attr):
+            if row_y[j]:
+                if j in top:
+                    tp[j] += 1
+                else:
+                    fn[j] += 1
+    recall = [tp[j] / (tp[j] + fn[j]) for j in range(n_attr) if tp[j] + fn[j] > 0]
+    return _recall_summary(recall, topn)
+
+
+def hierarchy_violations(attribute_predicted, category_predicted, applicable) -> dict[str, float | int]:
+    """How often predicted attributes break the category -> attribute hierarchy (beyond paper 06: §3.1 and Table 2
+    state the hierarchy, e.g. "frill" applies to dresses and skirts, not to footwear; §5.2.2 / Fig. 3d shows a
+    'shirt' predicted with the t-shirt-only attribute 'polo').
+
+    ``attribute_predicted``: ``(N, A)`` bool, the attributes predicted for each item (e.g. its top-k);
+    ``category_predicted``: ``(N,)`` the predicted category of each item; ``applicable``: ``(C, A)`` bool, which
+    attributes can apply to each category. A *violation* is a predicted attribute that cannot apply to the
+    item's predicted category. Returns ``{"rate": violations / predicted, "items": share of items with at least
+    one violation, "predicted": number of predicted attributes, "violations": number of violations}``; with no
+    predicted attribute (or no item) the rates are 0.0 and ``predicted`` is 0.
+    """
+    pred = _indicator_tensor(attribute_predicted, "attribute_predicted")
+    app = _indicator_tensor(applicable, "applicable").to(pred.device)
+    cat = _tensor(category_predicted).reshape(-1).to(device=pred.device, dtype=torch.long)
+    if cat.numel() != pred.shape[0]:
+        raise ValueError(f"{cat.numel()} categories for {pred.shape[0]} items")
+    if app.shape[1] != pred.shape[1]:
+        raise ValueError(f"applicable has {app.shape[1]} attributes, attribute_predicted {pred.shape[1]}")
+    if cat.numel() and (int(cat.min()) < 0 or int(cat.max()) >= app.shape[0]):
+        raise IndexError(f"category index out of range for {app.shape[0]} categories")
+    viol = pred & ~app[cat]
+    n_pred, n_viol = int(pred.sum()), int(viol.sum())
+    items = float(viol.any(dim=1).to(torch.float64).mean()) if pred.shape[0] else 0.0
+    return {"rate": n_viol / n_pred if n_pred else 0.0, "items": items, "predicted": n_pred, "violations": n_viol}
+
+
+def _boxes(x, name: str) -> torch.Tensor:
+    t = _tensor(x).detach().to(device="cpu", dtype=torch.float64)
+    if t.numel() == 0:
+        return t.reshape(0, 4)
+    if t.dim() != 2 or t.shape[1] != 4:
+        raise ValueError(f"{name} must be (n, 4) boxes x1, y1, x2, y2; got shape {tuple(t.shape)}")
+    return t
+
+
+def box_iou(boxes1, boxes2) -> torch.Tensor:
+    """Pairwise intersection over union ``(n, m)`` of boxes ``(n, 4)`` and ``(m, 4)`` in ``(x1, y1, x2, y2)``
+    pixels (torchvision's ``box_iou``, in float64 on the CPU; accepts tensors, arrays or lists). The overlap
+    measure of the COCO metrics (paper 06 §4.2)."""
+    from torchvision.ops import box_iou as _iou
+
+    return _iou(_boxes(boxes1, "boxes1"), _boxes(boxes2, "boxes2"))
+
+
+def match_detections(gt_boxes, det_boxes, det_scores, iou_threshold: float = 0.5) -> list[tuple[int, int]]:
+    """Greedy matching of detections to ground-truth boxes, as COCO's evaluation does per class (paper 06 §4.2).
+
+    Detections are visited by descending score (ties: the lower index first); each takes the still-unmatched
+    ground-truth box with the highest IoU, provided that IoU is ``>= iou_threshold``; otherwise it stays
+    unmatched (a false positive). Every box and detection is used at most once. Class labels are not looked
+    at: call it per class. Returns ``[(gt_index, det_index), ...]`` in the order the detections were visited.
+    """
+    gt = _boxes(gt_boxes, "gt_boxes")
+    det = _boxes(det_boxes, "det_boxes")
+    sc = _tensor(det_scores).detach().reshape(-1).to(device="cpu", dtype=torch.float64)
+    if sc.numel() != det.shape[0]:
+        raise ValueError(f"{sc.numel()} scores for {det.shape[0]} detections")
+    if gt.shape[0] == 0 or det.shape[0] == 0:
+        return []
+    iou = box_iou(gt, det)
+    free = torch.ones(gt.shape[0], dtype=torch.bool)
+    pairs = []
+    for d in torch.sort(sc, descending=True, stable=True).indices.tolist():
+        cand = torch.where(free, iou[:, d], torch.full_like(iou[:, d], -1.0))
+        g = int(cand.argmax())
+        if float(cand[g]) >= iou_threshold:
+            free[g] = False
+            pairs.append((g, d))
+    return pairs
+
+
+def coco_detection_metrics(ground_truth, detections, class_names: Sequence[str]) -> dict[str, Any]:
+    """COCO box metrics of the object-type detector (paper 06 §4.2, Table 4: mAP and AR@100), computed by
+    pycocotools' ``COCOeval`` on in-memory ground truth and detections.
+
+    ``ground_truth``: one ``(boxes (k, 4), labels (k,))`` per image, boxes ``x1, y1, x2, y2`` in pixels, labels
+    0-based class indices into ``class_names``; ``detections``: one ``(boxes, scores, labels)`` per image (the
+    same conventions; torchvision detectors' labels are 1-based with 0 the background, so pass
+    ``labels - 1``). Boxes become COCO ``[x, y, w, h]`` with ``w = x2 - x1``, ``area = w · h``, ``iscrowd = 0``.
+
+    Returns fractions: ``mAP`` (AP averaged over IoU 0.50:0.05:0.95, COCO's 101-point interpolated precision,
+    the paper's main number), ``AP50``, ``AP75``, ``AR@1``, ``AR@10``, ``AR@100`` (recall given at most 1, 10, 100
+    detections per image, averaged over the IoU thresholds and classes) and ``per_class`` ``{name: AP}``.
+    COCO's size-range numbers (small / medium / large) are not returned: its pixel ranges are meant for
+    full-size photos. Images without detections count as misses; no detection at all gives zeros (no crash).
+    A class without ground truth is left out of COCO's means and gets ``nan`` in ``per_class``; with no ground
+    truth at all every number is ``nan``. pycocotools (``pip install pycocotools``, in the ``dev`` extras) is
+    imported only here.
+    """
+    try:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("coco_detection_metrics needs pycocotools: pip install pycocotools "
+                          "(or pip install -e '.[dev]')") from err
+    import contextlib
+    import io
+
+    if len(ground_truth) != len(detections):
+        raise ValueError(f"{len(ground_truth)} ground-truth images but {len(detections)} detection lists")
+    names = [str(c) for c in class_names]
+    n_cls = len(names)
+
+    def xywh(b: torch.Tensor) -> list[list[float]]:
+        return [[x1, y1, x2 - x1, y2 - y1] for x1, y1, x2, y2 in b.tolist()]
+
+    def labels_of(x, n: int, what: str) -> list[int]:
+        lab = _tensor(x).reshape(-1).to(torch.long).tolist() if n else []
+        if len(lab) != n:
+            raise ValueError(f"{what}: {len(lab)} labels for {n} boxes")
+        if any(not 0 <= c < n_cls for c in lab):
+            raise IndexError(f"{what}: label out of range for {n_cls} classes")
+        return lab
+
+    images, annotations, results = [], [], []
+    for i, ((g_boxes, g_labels), (d_boxes, d_scores, d_labels)) in enumerate(zip(ground_truth, detections)):
+        images.append({"id": i + 1})
+        gb = _boxes(g_boxes, "ground-truth boxes")
+        for box, c in zip(xywh(gb), labels_of(g_labels, len(gb), f"image {i} ground truth")):
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": c + 1, "bbox": box,
+                                "area": box[2] * box[3], "iscrowd": 0})
+        db = _boxes(d_boxes, "detection boxes")
+        ds = _tensor(d_scores).reshape(-1).to(torch.float64).tolist() if len(db) else []
+        if len(ds) != len(db):
+            raise ValueError(f"image {i}: {len(ds)} scores for {len(db)} detections")
+        for box, s, c in zip(xywh(db), ds, labels_of(d_labels, len(db), f"image {i} detections")):
+            results.append({"image_id": i + 1, "category_id": c + 1, "bbox": box, "score": s})
+
+    keys = ("mAP", "AP50", "AP75", "AR@1", "AR@10", "AR@100")
+    if not annotations:
+        return {**{k: float("nan") for k in keys}, "per_class": {c: float("nan") for c in names}}
+    has_gt = {a["category_id"] - 1 for a in annotations}
+    if not results:
+        return {**{k: 0.0 for k in keys}, "per_class": {c: (0.0 if j in has_gt else float("nan"))
+                                                         for j, c in enumerate(names)}}
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": images, "annotations": annotations,
+                      "categories": [{"id": j + 1, "name": c} for j, c in enumerate(names)]}
+        gt.createIndex()
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, iouType="bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    stats = [float(v) if v >= 0 else float("nan") for v in ev.stats]
+    out: dict[str, Any] = dict(zip(keys, (stats[0], stats[1], stats[2], stats[6], stats[7], stats[8])))
+    precision = ev.eval["precision"]  # (IoU thresholds, recall points, classes, area ranges, max detections)
+    per_class = {}
+    for j, c in enumerate(names):
+        p = precision[:, :, j, 0, -1]
+        p = p[p > -1]
+        per_class[c] = float(p.mean()) if p.size else float("nan")
+    out["per_class"] = per_class
+    return out

@@ -3,6 +3,9 @@
 * :mod:`~fashionlab.datasets.readers`: ASEN split files and ``meta.json`` (data-formats §5.1), FashionAI
   ``label.csv`` (§5.2), ADDE split files with one-hot labels (§5.6: Shopping100k, FashionSynth's shop dataset of
   paper 04). Clear errors (file and line) instead of ``None``.
+* :mod:`~fashionlab.datasets.detection`: detection annotations for paper 06's stage 1: COCO detection JSON (with
+  FashionSynth's garment-category and attribute extensions) and DeepFashion2's per-image JSON (§5.4), read into
+  a :class:`DetectionDataset`; :func:`to_coco` writes one back for ``pycocotools``.
 * :mod:`~fashionlab.datasets.images`: :class:`AttributeImageDataset`, :class:`TripletDataset`,
   :func:`make_transform`.
 * :mod:`~fashionlab.datasets.samplers`: ASEN v1 and ASEN++ triplet samplers (reference-implementations §2, §3) and
@@ -22,6 +25,15 @@ from .deepfashion import (
     read_deepfashion,
     read_eval_partition,
     type_ranks,
+)
+from .detection import (
+    DF2_CATEGORIES,
+    DF2_OBJECT_TYPES,
+    OBJECT_TYPES,
+    DetectionDataset,
+    read_coco_detection,
+    read_deepfashion2,
+    to_coco,
 )
 from .images import (
     IMAGENET_MEAN,
@@ -78,4 +90,6 @@ __all__ = [
     "TYPE_NAMES", "CATEGORY_TYPE_NAMES", "DEEPFASHION_SPLITS", "DeepFashionAttributes", "read_deepfashion",
     "read_attr_cloth", "read_attr_img", "read_category_cloth", "read_category_img", "read_bbox", "read_eval_partition",
     "read_asen_deepfashion_labels", "type_ranks",
+    "OBJECT_TYPES", "DF2_CATEGORIES", "DF2_OBJECT_TYPES", "DetectionDataset", "read_coco_detection",
+    "read_deepfashion2", "to_coco",
 ]

@@ -3,7 +3,9 @@
 ``backbones``: feature-map extractors truncated where the papers truncate them (ResNet-18/34/50 after
 layer3, VGG16 before pool5, AlexNet after pool5), :class:`SmallCNN` for quick runs on a CPU, and
 :class:`GlobalPoolEmbedding`, the simplest embedding network. The paper-specific models (recognition
-heads, CSN, ASEN, part-guided search, M3-Net, HLS) live in their own modules beside it.
+heads, CSN, ASEN, part-guided search, M3-Net, HLS) live in their own modules beside it; ``hls`` holds paper 06's
+Baseline STL / STL w/ HLS classifier, the MTL w/ RNN+VA model with its additive attention, their loss and
+augmentation, and the small Faster R-CNN object-type detector (:func:`build_detector`).
 """
 from .backbones import (
     BACKBONES,
@@ -52,6 +54,17 @@ from .m3net import (
     m3net_loss,
     multilabel_bce,
     predicted_classes,
+)
+from .hls import (
+    MTLRNNVA,
+    AdditiveAttention,
+    HLSLoss,
+    MTLOutput,
+    STLClassifier,
+    augment,
+    build_detector,
+    detector_backbone,
+    hls_loss,
 )
 from .csn import ConditionalSimilarityNet, CSNTripletOutput, block_masks
 from .recognition import (
@@ -119,4 +132,13 @@ __all__ = [
     "m3net_loss",
     "multilabel_bce",
     "predicted_classes",
+    "STLClassifier",
+    "AdditiveAttention",
+    "MTLRNNVA",
+    "MTLOutput",
+    "HLSLoss",
+    "hls_loss",
+    "augment",
+    "detector_backbone",
+    "build_detector",
 ]
