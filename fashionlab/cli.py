@@ -7,6 +7,9 @@
 ``fashionlab synth multilabel --out DIR --num-images N --seed S [--image-size PX]``
     render paper 05's DeepFashion stand-in (several classes per attribute group) in the DeepFashion list files
     (data-formats §5.3) and ASEN's DeepFashion split files (§5.1).
+``fashionlab synth outfit --out DIR --scenes N --seed S [--image-size PX] [--crop-size PX]``
+    render paper 06's outfit scenes (one mannequin, 2-4 garments, a box per object) with DeepFashion2 per-image
+    JSON and COCO detection JSON (data-formats §5.4), and the stage-2 crops in the DeepFashion list files (§5.3).
 ``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR]``
     run a registered experiment and write ``NAME.json`` and ``NAME.md`` (DESIGN.md, "Results file").
 ``fashionlab list``
@@ -50,6 +53,13 @@ def _synth_multilabel(args) -> int:
     print(f"wrote {stats['num_images']} images to {args.out} (rendering {stats['images_per_second']:.0f} images/s "
           f"per core with the visibility checks; {stats['written_per_second']:.0f} images/s with encoding and "
           f"writing)")
+    return 0
+
+
+def _synth_outfit(args) -> int:
+    from .synth.outfit import run_outfit_cli
+
+    run_outfit_cli(args)
     return 0
 
 
@@ -109,6 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     ml.add_argument("--workers", type=int, default=1)
     ml.add_argument("--quiet", action="store_true")
     ml.set_defaults(func=_synth_multilabel)
+    of = ssub.add_parser("outfit", help="paper 06's outfit scenes (object types, categories, attributes); "
+                                        "DeepFashion2 + COCO boxes and DeepFashion-format crops")
+    of.add_argument("--out", required=True, help="output folder")
+    of.add_argument("--scenes", type=int, required=True, help="number of scenes")
+    of.add_argument("--seed", type=int, default=0)
+    of.add_argument("--image-size", type=int, default=128, help="scene side in pixels (default 128)")
+    of.add_argument("--crop-size", type=int, default=64, help="stage-2 crop side in pixels (default 64)")
+    of.add_argument("--workers", type=int, default=None, help="processes (default: 2 for 400+ scenes)")
+    of.add_argument("--quiet", action="store_true")
+    of.set_defaults(func=_synth_outfit)
 
     r = sub.add_parser("reproduce", help="run a registered experiment (or 'all') and write NAME.json/NAME.md")
     r.add_argument("name")

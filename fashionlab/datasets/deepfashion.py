@@ -64,8 +64,11 @@ __all__ = [
 
 #: Attribute types of ``list_attr_cloth.txt`` (§5.3); also the order of ASEN's five DeepFashion attributes (§5.1).
 TYPE_NAMES = {1: "texture", 2: "fabric", 3: "shape", 4: "part", 5: "style"}
-#: Category types of ``list_category_cloth.txt`` (§5.3).
-CATEGORY_TYPE_NAMES = {1: "upper", 2: "lower", 3: "full"}
+#: Category types of ``list_category_cloth.txt`` (§5.3). Real DeepFashion uses 1-3; type 4 "footwear" is the
+#: FashionSynth outfit extension (:mod:`fashionlab.synth.outfit`, paper 06's footwear object type), accepted only
+#: when reading such a dataset (``footwear=True``, or a folder holding FashionSynth's ``objects.jsonl``).
+CATEGORY_TYPE_NAMES = {1: "upper", 2: "lower", 3: "full", 4: "footwear"}
+_DEEPFASHION_CATEGORY_TYPES = {k: v for k, v in CATEGORY_TYPE_NAMES.items() if k <= 3}
 #: The values of ``list_eval_partition.txt`` (§5.3).
 DEEPFASHION_SPLITS = ("train", "val", "test")
 
@@ -163,15 +166,16 @@ def read_attr_cloth(path) -> tuple[list[str], np.ndarray]:
                              "attribute", TYPE_NAMES)
 
 
-def read_category_cloth(path) -> tuple[list[str], np.ndarray]:
+def read_category_cloth(path, footwear: bool = False) -> tuple[list[str], np.ndarray]:
     """``list_category_cloth.txt`` (§5.3): ``50`` / ``category_name  category_type`` / ``Anorak  1`` ...
 
     Returns ``(names, types)``: the category names (position + 1 = the label of ``list_category_img.txt``) and
-    their types, ``int8`` in 1..3 (:data:`CATEGORY_TYPE_NAMES`: upper, lower, full body). Parsed like
+    their types, ``int8`` in 1..3 (:data:`CATEGORY_TYPE_NAMES`: upper, lower, full body); with ``footwear=True``
+    also 4 (footwear, the FashionSynth outfit extension; real DeepFashion has no type 4). Parsed like
     :func:`read_attr_cloth` (the last field is the type).
     """
     return _read_named_types(path, "category list (list_category_cloth.txt)", "category_name  category_type",
-                             "category", CATEGORY_TYPE_NAMES)
+                             "category", CATEGORY_TYPE_NAMES if footwear else _DEEPFASHION_CATEGORY_TYPES)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -607,7 +611,8 @@ def _align(path: Path, names: list[str], ref: list[str], ref_index: dict[str, in
     return pos
 
 
-def read_deepfashion(root, require: Sequence[str] = ("attributes",)) -> DeepFashionAttributes:
+def read_deepfashion(root, require: Sequence[str] = ("attributes",),
+                     footwear: bool | None = None) -> DeepFashionAttributes:
     """Read the DeepFashion Category and Attribute Prediction list files under ``root`` (data-formats §5.3).
 
     Each file is looked for in ``root/Anno``, ``root/Anno_coarse``, ``root/Eval`` and ``root`` itself, first hit
@@ -621,6 +626,10 @@ def read_deepfashion(root, require: Sequence[str] = ("attributes",)) -> DeepFash
     All per-image files must list the same images, each once; a file in another order than
     ``list_attr_img.txt`` is aligned by image name. An image listed twice, missing from a file or unknown to
     ``list_attr_img.txt`` is a :class:`~fashionlab.datasets.readers.DataFormatError` naming the file and line.
+
+    ``footwear`` allows category type 4 (footwear) in ``list_category_cloth.txt``, the FashionSynth outfit
+    extension (``crops/`` of :func:`fashionlab.synth.outfit.generate_outfits`); None (default) allows it exactly
+    when ``root`` holds FashionSynth's ``objects.jsonl``, so real DeepFashion folders keep the strict 1..3.
     """
     root = Path(root)
     req = {require} if isinstance(require, str) else set(require)
@@ -652,7 +661,9 @@ def read_deepfashion(root, require: Sequence[str] = ("attributes",)) -> DeepFash
     out = DeepFashionAttributes(root=root, image_names=image_names, attribute_names=attr_names,
                                 attribute_types=attr_types, labels=labels, files=files)
     if "category_cloth" in files:
-        out.category_names, out.category_types = read_category_cloth(files["category_cloth"])
+        if footwear is None:
+            footwear = (root / "objects.jsonl").is_file()
+        out.category_names, out.category_types = read_category_cloth(files["category_cloth"], footwear=footwear)
         names, cats = read_category_img(files["category_img"], len(out.category_names))
         out.categories = aligned("category_img", names, cats, "list_category_img.txt")
     if "bbox" in files:

@@ -6,7 +6,11 @@ garments (:func:`sample_garment`, :func:`set_value`, :func:`render`, :class:`Ren
 §5.2) with a full ground-truth file beside them (:func:`generate_fashionai`, :func:`ensure_fashionai`,
 :func:`load_ground_truth`); :mod:`~fashionlab.synth.shop` writes paper 04's Shopping100k stand-in (single
 clean garments with general and special attributes and part boxes, in the ADDE layout of data-formats §5.6:
-:func:`generate_shop`, :func:`ensure_shop`, :func:`load_shop_ground_truth`); :mod:`~fashionlab.synth.preview`
+:func:`generate_shop`, :func:`ensure_shop`, :func:`load_shop_ground_truth`); :mod:`~fashionlab.synth.outfit` writes paper 06's outfit scenes (one mannequin in 2-4 garments, a box per
+object, object types / categories / attributes) in the DeepFashion2 and COCO detection formats with square
+stage-2 crops in the DeepFashion list files (:func:`generate_outfits`, :func:`ensure_outfits`,
+:func:`load_outfit_ground_truth`, :func:`render_outfit`, :func:`sample_outfit`, :func:`square_crop`,
+:func:`applicable_mask`); :mod:`~fashionlab.synth.preview`
 draws grids with one column per attribute value;
 :mod:`~fashionlab.synth.patterns` holds colours, fabric patterns, clutter and noise.
 """
@@ -18,6 +22,8 @@ from .garments import (ATTRIBUTES, BODY_TYPE, CATEGORIES, CATEGORY_ATTRIBUTES, N
                        GarmentSpec, RenderConfig, allowed_values, applicable_categories, render, sample_garment,
                        set_value)
 from .shop import SHOP_CONFIG, SHOP_SCHEMA, ensure_shop, generate_shop, load_shop_ground_truth, main_shop, render_shop
+from .outfit import (OUTFIT_CONFIG, applicable_mask, ensure_outfits, generate_outfits, load_outfit_ground_truth,
+                     main_outfit, render_outfit, sample_outfit, square_crop)
 from .multilabel import (MULTILABEL_CONFIG, MULTILABEL_SCHEMA, ensure_multilabel, generate_multilabel,
                          load_multilabel_ground_truth, main_multilabel, render_multilabel)
 
@@ -27,5 +33,7 @@ __all__ = [
     "generate_fashionai", "load_ground_truth", "main_fashionai", "plan_splits", "render", "sample_garment",
     "set_value", "SHOP_CONFIG", "SHOP_SCHEMA", "ensure_shop", "generate_shop", "load_shop_ground_truth", "main_shop",
     "render_shop", "MULTILABEL_CONFIG", "MULTILABEL_SCHEMA", "ensure_multilabel", "generate_multilabel",
-    "load_multilabel_ground_truth", "main_multilabel", "render_multilabel",
+    "load_multilabel_ground_truth", "main_multilabel", "render_multilabel", "OUTFIT_CONFIG", "applicable_mask",
+    "ensure_outfits", "generate_outfits", "load_outfit_ground_truth", "main_outfit", "render_outfit",
+    "sample_outfit", "square_crop",
 ]

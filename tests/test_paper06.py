@@ -1,0 +1,118 @@
+"""The ``hls`` experiment (paper 06) on tiny data: rows, consistency of the pipeline with its parts, the
+hierarchy-violation metric against a recount, and the paper's numbers against the paper's text."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fashionlab import experiments
+from fashionlab.experiments import paper06
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+TINY = paper06.HLSConfig(num_scenes=60, epochs=1, det_epochs=1, width=4, det_width=4, batch=32, det_batch=8,
+                         hidden_dim=16, attention_units=8, fc_dim=16, embed_dim=4)
+PAPER = Path(__file__).resolve().parents[2] / "shared" / "papers" / "06_hierarchical_label_sharing.txt"
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    data = tmp_path_factory.mktemp("data")
+    out = tmp_path_factory.mktemp("results")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FASHIONLAB_DATA", str(data))
+        mp.setenv("FASHIONLAB_PROGRESS", "0")
+        mp.setitem(paper06.HLS_CONFIGS, "quick", TINY)
+        res = experiments.run("hls", mode="quick", seed=0, out=out, progress=False)
+    return res, out
+
+
+def test_registered_with_a_config_per_mode():
+    exp = experiments.get("hls")
+    assert exp.notebook == "06_hls_pipeline.ipynb"
+    assert set(paper06.HLS_CONFIGS) == {"quick", "default", "full"}
+    assert paper06.HLS_CONFIGS["default"].zoom == 0.1
+
+
+def test_rows_cover_the_issue_metrics(quick):
+    res, out = quick
+    got = {(r["dataset"], r["method"], r["metric"]) for r in res["rows"] if "attribute" not in r}
+    for metric in ("mAP", "AR@100"):
+        assert ("outfit scenes (test)", paper06.DETECTOR, metric) in got
+    for method in paper06.METHODS:
+        for metric in ("top-1 category", "top-3 category", "top-5 category", "recall@3 attributes",
+                       "recall@5 attributes", "altered recall@3 attributes", "hierarchy violations"):
+            assert ("GT crops", method, metric) in got, (method, metric)
+    assert ("detected crops", paper06.DETECTOR, "retention") in got
+    assert any(r["dataset"].startswith("Table 5") and r["method"] == "one model per object type"
+               for r in res["rows"])
+    for r in res["rows"]:
+        assert np.isfinite(r["value"]) and -1e-9 <= r["value"] <= 100 + 1e-9, r
+    assert (out / "hls.json").exists() and (out / "hls.md").exists()
+
+
+def test_rows_agree_with_a_recount(quick):
+    """The GT-crop top-1 and violation rows are recomputed here from the returned logits by plain loops."""
+    res, _ = quick
+    x = res["extra"]
+    d, cfg = x["data"], x["config"]
+    crops = x["gt_crops"]
+    for method in paper06.METHODS:
+        out = x["outputs"][("GT crops", method)]
+        cat = out["category"].argmax(1)
+        row = {r["metric"]: r["value"] for r in res["rows"] if r["dataset"] == "GT crops" and r["method"] == method
+               and "attribute" not in r}
+        assert row["top-1 category"] == pytest.approx(100 * np.mean(cat == crops["category"]))
+        predicted = violating = 0
+        for i in range(len(cat)):
+            for a in range(d.num_attributes):
+                if 1 / (1 + np.exp(-out["attributes"][i, a])) >= cfg.threshold:
+                    predicted += 1
+                    violating += not d.applicable[cat[i], a]
+        expected = 100 * violating / predicted if predicted else 0.0
+        assert row["hierarchy violations"] == pytest.approx(expected)
+
+
+def test_hls_uses_predicted_labels(quick):
+    """STL w/ HLS at test time: the attribute network is conditioned on the category network's prediction."""
+    res, _ = quick
+    x = res["extra"]
+    crops = x["gt_crops"]
+    models = x["models"]["hls"]
+    cat = paper06.predict(models["category"], crops["images"], object_type=crops["object_type"])
+    att = paper06.predict(models["attributes"], crops["images"], category=cat.argmax(1), kind="attributes")
+    np.testing.assert_allclose(att, x["outputs"][("GT crops", "STL w/ HLS")]["attributes"], rtol=1e-5, atol=1e-5)
+
+
+def test_pipeline_crops_match_garments(quick):
+    res, _ = quick
+    x = res["extra"]
+    det = x["det_crops"]
+    assert 0.0 <= det["retention"] <= 1.0
+    assert len(det["category"]) == round(det["retention"] * det["garments"])
+    d = x["data"]
+    for k in range(len(det["category"])):
+        i = det["scene"][k]
+        gt = d.scenes["test"]
+        j = np.flatnonzero(gt.categories[i] == det["category"][k])
+        assert len(j) >= 1
+
+
+def test_imbalance_stats_are_consistent(quick):
+    res, _ = quick
+    imb = res["extra"]["imbalance"]
+    assert imb["object types, down-sampled"]["MeanIR"] == pytest.approx(1.0)
+    assert imb["object types, down-sampled"]["SCUMBLE"] == pytest.approx(0.0)
+    assert imb["categories"]["MeanIR"] >= 1.0
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason="the paper text (../shared/papers) is not here")
+def test_paper_numbers_appear_in_the_paper():
+    text = PAPER.read_text()
+    for r in paper06.paper_rows():
+        v = r["value"]
+        pattern = re.escape(f"{v:.2f}") + "|" + re.escape(f"{v:.1f}") + "|" + re.escape(f"{v:g}")
+        assert re.search(pattern, text), r
