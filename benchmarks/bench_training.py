@@ -8,7 +8,8 @@ seen at 48 px by SmallCNN width 16 with output stride 8; ASEN adds its local bra
 image); so do paper 04's (notebook 04: the 80 px input of SmallCNN width 24 with output stride 8; the two-path
 network pools five part boxes per image); so do paper 05's (notebook 05: SmallCNN width 16, output stride 8, at
 64 px; M3-Net's attribute and class levels for one attribute and one class per image, the work of a training
-step). Later notebooks add their models to ``MODELS``. Run: ``python benchmarks/bench_training.py [--quick]``.
+step); so do paper 06's (notebook 06: the STL networks and MTL w/ RNN+VA on 64 px crops, SmallCNN width 16 at
+output stride 8; the small Faster R-CNN on 128 px scenes). Later notebooks add their models to ``MODELS``. Run: ``python benchmarks/bench_training.py [--quick]``.
 """
 from __future__ import annotations
 
@@ -149,6 +150,52 @@ class _Paper05(torch.nn.Module):
         return torch.cat([o.reshape(-1) for o in outs])
 
 
+class _Paper06(torch.nn.Module):
+    """Paper 06's models (notebook 06) at the default mode's sizes on the outfit preset's 4 object types, 14
+    categories and 24 attributes: the STL networks (Baseline STL's two and STL w/ HLS's two, the latter given
+    a label to embed), MTL w/ RNN+VA (two attention + GRU steps, teacher-forced) on 64 px crops, and the
+    Faster R-CNN on 128 px scenes with two boxes per scene (its four losses)."""
+
+    SIZES = (4, 14, 24)
+
+    def __init__(self, method: str):
+        super().__init__()
+        from fashionlab.experiments import paper06
+        from fashionlab.models import MTLRNNVA, STLClassifier, build_detector
+
+        cfg = paper06.HLS_CONFIGS["default"]
+        t, c, a = self.SIZES
+        self.method = method
+        if method == "Faster R-CNN":
+            self.model = build_detector(num_classes=t, image_size=cfg.scene_size, width=cfg.det_width,
+                                        representation_dim=cfg.det_representation)
+        elif method == "MTL w/ RNN+VA":
+            self.model = MTLRNNVA(paper06.build_stage2_backbone(cfg), t, c, a, hidden_dim=cfg.hidden_dim,
+                                  attention_units=cfg.attention_units, embed_dim=cfg.embed_dim, fc_dim=cfg.fc_dim)
+        else:
+            kind = "category" if "category" in method else "attributes"
+            cond = (t if kind == "category" else c) if "HLS" in method else None
+            self.model = STLClassifier(paper06.build_stage2_backbone(cfg), c if kind == "category" else a,
+                                       condition_classes=cond, embed_dim=cfg.embed_dim)
+
+    def forward(self, x):
+        b = len(x)
+        idx = torch.arange(b, device=x.device)
+        if self.method == "Faster R-CNN":
+            s = x.shape[-1]
+            box = torch.tensor([[0.2 * s, 0.1 * s, 0.7 * s, 0.5 * s], [0.3 * s, 0.8 * s, 0.5 * s, 0.95 * s]],
+                               device=x.device)
+            targets = [{"boxes": box, "labels": torch.tensor([1, 4], device=x.device)} for _ in range(b)]
+            losses = self.model(list(x.float().sigmoid()), targets)
+            return torch.stack(list(losses.values()))
+        if self.method == "MTL w/ RNN+VA":
+            out = self.model(x, idx % self.SIZES[0], category=idx % self.SIZES[1])
+            return torch.cat([out.category.reshape(-1), out.attributes.reshape(-1)])
+        if getattr(self.model, "condition_classes", None):
+            return self.model(x, idx % self.model.condition_classes)
+        return self.model(x)
+
+
 PAPER01_METHODS = ("SC", "MC", "MC-Rec+Ret", "SiaNet", "TriNet", "Att-TriNet", "Att-TriNet+Reg", "CSN", "MTL Ret+Reg")
 
 PAPER03_METHODS = ("Triplet", "CSN", "ASEN_g w/o ASA", "ASEN_g w/o ACA", "ASEN_g", "ASEN")
@@ -156,6 +203,9 @@ PAPER03_METHODS = ("Triplet", "CSN", "ASEN_g w/o ASA", "ASEN_g w/o ACA", "ASEN_g
 PAPER04_METHODS = ("Classic", "w/o parts", "Proposed")
 
 PAPER05_METHODS = ("ASEN", "M3-Net_a", "M3-Net_c", "M3-Net")
+
+PAPER06_METHODS = ("Baseline STL category", "Baseline STL attributes", "STL w/ HLS category",
+                   "STL w/ HLS attributes", "MTL w/ RNN+VA")
 
 #: (name, input size, builder)
 MODELS = [
@@ -165,6 +215,8 @@ MODELS = [
     *[(f"paper 03 {m}", 128, (lambda m=m: _Paper03(m))) for m in PAPER03_METHODS],
     *[(f"paper 04 {m}", 80, (lambda m=m: _Paper04(m))) for m in PAPER04_METHODS],
     *[(f"paper 05 {m}", 64, (lambda m=m: _Paper05(m))) for m in PAPER05_METHODS],
+    *[(f"paper 06 {m}", 64, (lambda m=m: _Paper06(m))) for m in PAPER06_METHODS],
+    ("paper 06 Faster R-CNN (scenes)", 128, lambda: _Paper06("Faster R-CNN")),
     ("SmallCNN(w=32) embedding", 64, lambda: _embed(SmallCNN(width=32))),
     ("SmallCNN(w=32) embedding", 128, lambda: _embed(SmallCNN(width=32))),
     ("ResNet-18 to layer3 embedding", 112, lambda: _embed(backbone("resnet18"))),
