@@ -177,8 +177,28 @@ def _compatible(neckline: int, sleeve: int) -> bool:
 
 # --------------------------------------------------------------------------------------------- specs
 
+class JsonConfig:
+    """JSON round trip of FashionSynth's frozen config dataclasses (written to ``synth.json``): tuples become
+    lists in :meth:`to_dict` and the fields named in ``_TUPLE_FIELDS`` become tuples again in :meth:`from_dict`."""
+
+    _TUPLE_FIELDS: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (tuples as lists)."""
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """The inverse of :meth:`to_dict`."""
+        d = dict(d)
+        for key in cls._TUPLE_FIELDS:
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class RenderConfig:
+class RenderConfig(JsonConfig):
     """How hard the pictures are: every knob is independent of the attribute values.
 
     image_size:
@@ -232,6 +252,7 @@ class RenderConfig:
     position: str = "random"
     background: str = "random"
     mannequin: bool = True
+    _TUPLE_FIELDS = ("scale", "background_range")
 
     def __post_init__(self):
         if int(self.image_size) < 16:
@@ -250,16 +271,6 @@ class RenderConfig:
         if self.clutter < 0 or self.noise_sigma < 0 or self.detail_scale <= 0:
             raise ValueError("clutter and noise_sigma must be >= 0 and detail_scale > 0")
 
-    def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RenderConfig":
-        d = dict(d)
-        for key in ("scale", "background_range"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d)
 
 
 #: Named difficulty presets.

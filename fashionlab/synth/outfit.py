@@ -126,7 +126,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +134,7 @@ from PIL import Image, ImageDraw
 
 from . import patterns as P
 from .fashionai import build_once, load_ground_truth, prepare_folder, render_plan, write_lines
-from .garments import _AI, _MANNEQUIN, LENGTHS, _arm_hw, _arm_point, _edge, _geometry, _mirror, _side
+from .garments import _AI, _MANNEQUIN, JsonConfig, LENGTHS, _arm_hw, _arm_point, _edge, _geometry, _mirror, _side
 
 __all__ = [
     "VERSION", "OBJECT_TYPES", "CATEGORIES", "CATEGORY_TYPE", "PRINTS", "PRINT_PATTERNS", "STYLES", "ATTRIBUTES",
@@ -262,7 +262,7 @@ def applicable_mask() -> np.ndarray:
 # ------------------------------------------------------------------------------------------------ config/spec
 
 @dataclass(frozen=True)
-class OutfitConfig:
+class OutfitConfig(JsonConfig):
     """How an outfit scene is drawn (FashionSynth outfit preset).
 
     image_size: square canvas side (px). height: range of the figure's height (head top to ground) as a fraction
@@ -284,6 +284,7 @@ class OutfitConfig:
     min_visible_fraction: float = 0.15
     min_visible_pixels: int = 24
     style_min_visible: float = 0.5
+    _TUPLE_FIELDS = ("height", "background_range")
 
     def __post_init__(self):
         if int(self.image_size) < 32:
@@ -292,18 +293,6 @@ class OutfitConfig:
         if not 0 < lo <= hi <= 1:
             raise ValueError(f"height must be (lo, hi) with 0 < lo <= hi <= 1, got {self.height}")
 
-    def to_dict(self) -> dict:
-        """The config as a JSON-ready dict (tuples as lists), as written to ``synth.json``."""
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "OutfitConfig":
-        """The inverse of :meth:`to_dict`."""
-        d = dict(d)
-        for key in ("height", "background_range"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d)
 
 
 #: The default scene config (128 px).
