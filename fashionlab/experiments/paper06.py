@@ -301,8 +301,10 @@ def train_detector(data: HLSData, cfg: HLSConfig, seed: int, device=None, progre
     from ..models import build_detector
 
     seed_everything(seed)
+    scale = cfg.scene_size / 128  # build_detector's anchors (12-96 px) suit garments in a 128 px scene
     det = build_detector(num_classes=data.num_types, image_size=cfg.scene_size, width=cfg.det_width,
-                         representation_dim=cfg.det_representation)
+                         representation_dim=cfg.det_representation,
+                         anchor_sizes=tuple(max(4, round(a * scale)) for a in (12, 24, 48, 96)))
     ds, imgs = data.scenes["train"], data.scene_images["train"]
     steps = -(-len(ds) // cfg.det_batch)
     opt = torch.optim.AdamW(det.parameters(), lr=cfg.det_lr, weight_decay=1e-4)
