@@ -853,7 +853,9 @@ def scumble(labels) -> float:
     geo = np.exp((y * log_ir).sum(axis=1)[has] / n_lab[has])
     arith = (y * np.where(np.isnan(ir), 0.0, ir)).sum(axis=1)[has] / n_lab[has]
     per = np.zeros(len(y))
-    per[has] = 1.0 - geo / arith
+    # the geometric mean never exceeds the arithmetic one, so each term is >= 0; clip the last-bit rounding of
+    # exp(log) that makes a one-label instance come out at -1e-16 instead of 0
+    per[has] = np.maximum(1.0 - geo / arith, 0.0)
     return float(per.mean())
 
 

@@ -135,3 +135,9 @@ def test_data_argument_reads_a_folder_in_the_outfit_layout(quick, tmp_path):
         np.testing.assert_array_equal(again.scene_images[s], d.scene_images[s])
     with pytest.raises(FileNotFoundError, match="instances_train.json"):
         paper06.load_data(TINY, tmp_path, seed=0)
+
+
+def test_unmatched_detections_are_counted_per_type(quick):
+    res, _ = quick
+    det = res["extra"]["det_crops"]
+    assert int(det["unmatched_by_type"].sum()) == det["unmatched_detections"]

@@ -528,7 +528,7 @@ def pipeline_crops(data: HLSData, dets, cfg: HLSConfig, split: str = "test", iou
     split's garments at ``iou`` (:func:`fashionlab.metrics.match_detections`); the returned dict holds the
     matched crops with the *true* category and attributes of their garment (for scoring), the detector's
     ``object_type`` and ``true_type``, ``scene``/``box`` of each, and ``retention`` = matched garments / all
-    garments, plus ``unmatched_detections``."""
+    garments, plus ``unmatched_detections`` and ``unmatched_by_type`` (per predicted object type)."""
     import torch
     from torchvision.ops import nms
 
@@ -539,6 +539,7 @@ def pipeline_crops(data: HLSData, dets, cfg: HLSConfig, split: str = "test", iou
     cat_index = {n: i for i, n in enumerate(data.category_names)}
     out = {k: [] for k in ("images", "object_type", "true_type", "category", "attributes", "scene", "box")}
     n_gt = n_matched = n_extra = 0
+    extra_by_type = np.zeros(data.num_types, dtype=np.int64)
     for i, (boxes, scores, labels) in enumerate(dets):
         keep = scores >= cfg.det_score
         boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
@@ -549,6 +550,8 @@ def pipeline_crops(data: HLSData, dets, cfg: HLSConfig, split: str = "test", iou
         n_gt += len(ds.boxes[i])
         n_matched += len(pairs)
         n_extra += len(boxes) - len(pairs)
+        unmatched = np.setdiff1d(np.arange(len(boxes)), np.array([d for _, d in pairs], dtype=np.int64))
+        extra_by_type += np.bincount(labels[unmatched].astype(np.int64), minlength=data.num_types)
         for g, d in pairs:
             out["images"].append(square_crop(imgs[i], boxes[d], cfg.crop_size).transpose(2, 0, 1))
             out["object_type"].append(int(labels[d]))
@@ -565,6 +568,7 @@ def pipeline_crops(data: HLSData, dets, cfg: HLSConfig, split: str = "test", iou
     res["category"] = res["category"].astype(np.int64)
     res["retention"] = n_matched / max(1, n_gt)
     res["unmatched_detections"] = n_extra
+    res["unmatched_by_type"] = extra_by_type
     res["garments"] = n_gt
     return res
 
