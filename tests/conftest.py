@@ -16,3 +16,19 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def run_tiny_experiment(tmp_path_factory, name: str, configs: dict, tiny):
+    """Run experiment ``name`` in quick mode with ``configs["quick"]`` replaced by ``tiny``, its data rendered
+    into a fresh temporary data root and its results written to a fresh folder. Returns ``(result, folder)``.
+    The experiment test modules call it from a module-scoped fixture, so the run happens once per module."""
+    from fashionlab import experiments
+
+    data = tmp_path_factory.mktemp("data")
+    out = tmp_path_factory.mktemp("results")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FASHIONLAB_DATA", str(data))
+        mp.setenv("FASHIONLAB_PROGRESS", "0")
+        mp.setitem(configs, "quick", tiny)
+        res = experiments.run(name, mode="quick", seed=0, out=out, progress=False)
+    return res, out

@@ -10,6 +10,8 @@ import pytest
 from fashionlab import config, experiments
 from fashionlab.experiments import paper05
 
+from conftest import run_tiny_experiment
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = paper05.M3Config(num_images=300, image_size=48, fai_num_images=1000, width=8, epochs=1, triplets_per_epoch=96,
@@ -18,14 +20,7 @@ TINY = paper05.M3Config(num_images=300, image_size=48, fai_num_images=1000, widt
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    data = tmp_path_factory.mktemp("data")
-    out = tmp_path_factory.mktemp("results")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FASHIONLAB_DATA", str(data))
-        mp.setenv("FASHIONLAB_PROGRESS", "0")
-        mp.setitem(paper05.M3_CONFIGS, "quick", TINY)
-        res = experiments.run("m3net", mode="quick", seed=0, out=out, progress=False)
-    return res, out
+    return run_tiny_experiment(tmp_path_factory, "m3net", paper05.M3_CONFIGS, TINY)
 
 
 def test_registered_with_a_config_per_mode():

@@ -11,6 +11,8 @@ import pytest
 from fashionlab import experiments
 from fashionlab.experiments import paper06
 
+from conftest import run_tiny_experiment
+
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = paper06.HLSConfig(num_scenes=60, epochs=1, det_epochs=1, width=4, det_width=4, batch=32, det_batch=8,
@@ -20,14 +22,7 @@ PAPER = Path(__file__).resolve().parents[2] / "shared" / "papers" / "06_hierarch
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    data = tmp_path_factory.mktemp("data")
-    out = tmp_path_factory.mktemp("results")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FASHIONLAB_DATA", str(data))
-        mp.setenv("FASHIONLAB_PROGRESS", "0")
-        mp.setitem(paper06.HLS_CONFIGS, "quick", TINY)
-        res = experiments.run("hls", mode="quick", seed=0, out=out, progress=False)
-    return res, out
+    return run_tiny_experiment(tmp_path_factory, "hls", paper06.HLS_CONFIGS, TINY)
 
 
 def test_registered_with_a_config_per_mode():

@@ -18,6 +18,8 @@ from fashionlab.models import (CASES3, AttributeClassifierNet, PartSearchNet, at
                                signature_triplet_loss)
 from fashionlab.parts import PART_NAMES
 
+from conftest import run_tiny_experiment
+
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "papers" / "04_part_guided_attribute_search.txt"
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -169,14 +171,7 @@ TINY = paper04.PartSearchConfig(num_images=160, designs=24, image_size=64, input
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    data = tmp_path_factory.mktemp("data")
-    out = tmp_path_factory.mktemp("results")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FASHIONLAB_DATA", str(data))
-        mp.setenv("FASHIONLAB_PROGRESS", "0")
-        mp.setitem(paper04.PART_SEARCH_CONFIGS, "quick", TINY)
-        res = experiments.run("part-search", mode="quick", seed=0, out=out, progress=False)
-    return res, out
+    return run_tiny_experiment(tmp_path_factory, "part-search", paper04.PART_SEARCH_CONFIGS, TINY)
 
 
 def test_registered_with_a_config_per_mode():
