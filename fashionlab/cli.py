@@ -1,17 +1,17 @@
 """The ``fashionlab`` command line.
 
 ``fashionlab synth fashionai --out DIR --num-images N --seed S [--image-size PX]``
-    render a FashionSynth dataset in the FashionAI and ASEN split formats (data-formats §5.1, §5.2).
+    render a FashionSynth dataset in the FashionAI and ASEN split formats (docs/formats.md §5.1, §5.2).
 ``fashionlab synth shop --out DIR --num-images N --seed S [--image-size PX] [--designs D]``
-    render paper 04's Shopping100k stand-in in the ADDE split layout (data-formats §5.6).
+    render paper 04's Shopping100k stand-in in the ADDE split layout (docs/formats.md §5.6).
 ``fashionlab synth multilabel --out DIR --num-images N --seed S [--image-size PX]``
     render paper 05's DeepFashion stand-in (several classes per attribute group) in the DeepFashion list files
-    (data-formats §5.3) and ASEN's DeepFashion split files (§5.1).
+    (docs/formats.md §5.3) and ASEN's DeepFashion split files (§5.1).
 ``fashionlab synth outfit --out DIR --scenes N --seed S [--image-size PX] [--crop-size PX]``
     render paper 06's outfit scenes (one mannequin, 2-4 garments, a box per object) with DeepFashion2 per-image
-    JSON and COCO detection JSON (data-formats §5.4), and the stage-2 crops in the DeepFashion list files (§5.3).
+    JSON and COCO detection JSON (docs/formats.md §5.4), and the stage-2 crops in the DeepFashion list files (§5.3).
 ``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR]``
-    run a registered experiment and write ``NAME.json`` and ``NAME.md`` (DESIGN.md, "Results file").
+    run a registered experiment and write ``NAME.json`` and ``NAME.md`` (docs/architecture.md, "Results file").
 ``fashionlab list``
     the registered experiments and the notebooks they belong to.
 """

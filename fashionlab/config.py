@@ -1,6 +1,6 @@
 """Run modes and folders.
 
-Three modes, one code path (DESIGN.md, principle 4): ``quick`` for CI (tiny data and backbone, seconds per
+Three modes, one code path (docs/architecture.md, principle 4): ``quick`` for CI (tiny data and backbone, seconds per
 experiment), ``default`` for a laptop CPU (at most about 15 minutes per notebook), ``full`` for a GPU
 (paper-sized images and backbones). The mode changes sizes, never the logic. It comes from the
 ``FASHIONLAB_MODE`` environment variable unless given explicitly.

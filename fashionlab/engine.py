@@ -1,15 +1,15 @@
 """Training engine: device choice, seeding, the fit loop, checkpoints and feature extraction.
 
 Every notebook trains through :func:`fit` and embeds images through :func:`extract_features`, so the
-things that are easy to get wrong are done once, here (DESIGN.md, layout: ``engine.py``):
+things that are easy to get wrong are done once, here (docs/architecture.md, layout: ``engine.py``):
 
-* **Device-agnostic, GPU-ready** (principle 5). :func:`device` picks CUDA, then MPS, then CPU and says
+* **Device-agnostic, GPU-ready** (docs/architecture.md, principle 5). :func:`device` picks CUDA, then MPS, then CPU and says
   which. On CUDA, :func:`fit` turns on mixed precision (``torch.autocast``; bf16 where the GPU has it,
   else fp16 with a ``GradScaler``) and the ``channels_last`` memory format. On CPU and MPS the default
   path is plain fp32 with nothing CUDA-only in it; both features can still be asked for explicitly.
-* **Three modes, one code path** (principle 4). The loop does not know the mode: quick, default and full
+* **Three modes, one code path** (docs/architecture.md, principle 4). The loop does not know the mode: quick, default and full
   runs differ only in the sizes the experiment passes in.
-* **Honest, repeatable numbers** (principle 6). :func:`fit` reseeds every RNG at the start of each epoch
+* **Honest, repeatable numbers** (docs/architecture.md, principle 6). :func:`fit` reseeds every RNG at the start of each epoch
   from ``(seed, epoch)``, so the data order, dropout and augmentation of epoch ``e`` do not depend on what
   ran before. Together with the checkpoint (model, optimizer, scheduler, scaler, history, RNG states)
   this makes a run stopped after epoch 2 and resumed with ``resume=True`` end with the same weights as a
@@ -69,7 +69,7 @@ def _mps_available() -> bool:
 
 
 def device(prefer: str | torch.device | None = None, verbose: bool = True) -> torch.device:
-    """Pick the device to compute on: CUDA, then Apple MPS, then CPU (DESIGN.md principle 5).
+    """Pick the device to compute on: CUDA, then Apple MPS, then CPU (docs/architecture.md principle 5).
 
     ``prefer`` (or, when it is ``None``, the environment variable ``FASHIONLAB_DEVICE``) forces a choice:
     ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"`` for the default order. An explicit
@@ -121,7 +121,7 @@ def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
     Returns a fresh CPU ``torch.Generator`` seeded with ``seed``: hand it to a ``DataLoader(generator=...)``
     or ``torch.randperm(..., generator=...)`` when a stream of its own is wanted. With ``deterministic``
     cuDNN autotuning is turned off and deterministic kernels are preferred (slower on GPU; CPU results are
-    already repeatable). Part of "honest numbers" (DESIGN.md principle 6): a notebook seeds once in its
+    already repeatable). Part of "honest numbers" (docs/architecture.md principle 6): a notebook seeds once in its
     first cells, and :func:`fit` reseeds per epoch.
     """
     seed = int(seed)
@@ -141,7 +141,7 @@ def epoch_seed(seed: int, epoch: int) -> int:
     Derived with NumPy's ``SeedSequence`` so that nearby ``(seed, epoch)`` pairs give unrelated streams.
     Use it in ``make_batches`` when a private generator is wanted:
     ``torch.Generator().manual_seed(epoch_seed(seed, epoch))``. Implements the per-epoch reseeding that
-    makes resumed runs repeat uninterrupted ones (DESIGN.md principle 6).
+    makes resumed runs repeat uninterrupted ones (docs/architecture.md principle 6).
     """
     words = np.random.SeedSequence([int(seed) % 2**63, int(epoch)]).generate_state(2, dtype=np.uint32)
     return int((int(words[0]) << 31) ^ int(words[1])) % 2**63
@@ -197,7 +197,7 @@ def to_device(batch: Any, dev: torch.device | str, channels_last: bool = False, 
     """Move a batch to ``dev``: tensors, and tensors nested in tuples, lists and dicts; other values pass through.
 
     With ``channels_last`` 4-d floating-point tensors (image batches) are stored in that memory format
-    (DESIGN.md principle 5: faster convolutions on CUDA tensor cores).
+    (docs/architecture.md principle 5: faster convolutions on CUDA tensor cores).
     """
     if isinstance(batch, torch.Tensor):
         out = batch.to(dev, non_blocking=non_blocking)
@@ -214,7 +214,7 @@ def to_device(batch: Any, dev: torch.device | str, channels_last: bool = False, 
 
 
 def resolve_amp(amp: bool | str | None, dev: torch.device) -> torch.dtype | None:
-    """The autocast dtype that ``amp`` asks for on ``dev``, or ``None`` for plain fp32 (DESIGN.md principle 5).
+    """The autocast dtype that ``amp`` asks for on ``dev``, or ``None`` for plain fp32 (docs/architecture.md principle 5).
 
     ``None`` (auto): bf16 on a CUDA GPU that supports it, fp16 on other CUDA GPUs, off elsewhere.
     ``False``/``"off"``: off. ``True``: like auto, but on CPU it means bf16. ``"bf16"``/``"fp16"``: that
@@ -250,7 +250,7 @@ class History(list):
     metrics that ``step_fn`` returned (as ``train_<name>``), and whatever ``eval_fn`` returned. When a
     metric is monitored, ``monitor``, ``mode``, ``best_epoch`` and ``best`` say which epoch was best.
     ``history["loss"]`` gives a column; ``to_dict``/``from_dict`` round-trip through JSON, so the curves
-    can be stored beside a result and redrawn later (DESIGN.md principle 6: every figure comes from a run).
+    can be stored beside a result and redrawn later (docs/architecture.md principle 6: every figure comes from a run).
     """
 
     def __init__(self, records: Iterable[Mapping] = (), monitor: str | None = None, mode: str = "max",
@@ -348,7 +348,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, map
 
     Returns the checkpoint dict (``model``, ``epoch``, ``history`` and, for ``last.pt``, ``optimizer``,
     ``scheduler``, ``scaler``, ``rng``). Only plain tensors and containers are unpickled
-    (``weights_only=True``). Use it to evaluate the best model of an earlier run (principle 6: numbers
+    (``weights_only=True``). Use it to evaluate the best model of an earlier run (docs/architecture.md, principle 6: numbers
     come from a saved, re-loadable model).
     """
     ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
@@ -416,7 +416,7 @@ def fit(
     progress: bool | None = None,
     verbose: bool = True,
 ) -> History:
-    """Train ``model`` for ``epochs`` epochs and return the :class:`History` (DESIGN.md layout, ``engine.py``).
+    """Train ``model`` for ``epochs`` epochs and return the :class:`History` (docs/architecture.md layout, ``engine.py``).
 
     Arguments, in the order a reader meets them:
 
@@ -426,12 +426,12 @@ def fit(
     * ``make_batches(epoch)`` returns the batches of epoch ``epoch`` (0-based), e.g. a ``DataLoader`` or a
       list of tensors. A plain iterable (a ``DataLoader``) is accepted too and iterated every epoch. Every
       RNG is reseeded from ``(seed, epoch)`` just before it is called, so a shuffling ``DataLoader``,
-      dropout and random augmentation are a function of the epoch only (resumable, principle 6). A
+      dropout and random augmentation are a function of the epoch only (resumable, docs/architecture.md, principle 6). A
       ``DataLoader`` must be iterated afresh each epoch for this: no ``persistent_workers``.
     * ``scheduler`` is stepped once per epoch (``scheduler_interval="epoch"``) or after every optimizer
       step (``"step"``); ``ReduceLROnPlateau`` gets the monitored metric (or the training loss).
     * ``device``: default :func:`device` (CUDA, MPS, CPU); the model is moved there.
-    * ``amp``: mixed precision, see :func:`resolve_amp`; default on for CUDA only (principle 5).
+    * ``amp``: mixed precision, see :func:`resolve_amp`; default on for CUDA only (docs/architecture.md, principle 5).
       ``channels_last``: default on for CUDA only.
     * ``checkpoint_dir``: after every epoch ``last.pt`` holds model, optimizer, scheduler, scaler, epoch,
       history and RNG states; ``best.pt`` holds the weights of the best epoch by ``monitor``.
@@ -666,9 +666,9 @@ def extract_features(
 ) -> Any:
     """Run ``model_fn`` over every batch of ``loader`` for inference and concatenate the outputs along dim 0.
 
-    The shared first half of every retrieval evaluation (DESIGN.md "Evaluation"): embed queries and
+    The shared first half of every retrieval evaluation (docs/architecture.md "Evaluation"): embed queries and
     candidates once, then rank. Runs under ``torch.inference_mode`` with the model(s) in ``eval`` mode
-    (their previous mode is restored afterwards) and, on CUDA, under autocast (principle 5); outputs are
+    (their previous mode is restored afterwards) and, on CUDA, under autocast (docs/architecture.md, principle 5); outputs are
     returned as float32, in loader order, on ``out_device`` (default: the compute device, where the
     vectorised metrics then run).
 

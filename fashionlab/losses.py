@@ -1,7 +1,7 @@
 """Losses shared by the notebooks.
 
 Each function names the paper equation it implements. Similarities are inner products of L2-normalised
-embeddings (cosine), as in ASEN/ASEN++ (reference-implementations §2 "Loss", §3 "Losses").
+embeddings (cosine), as in ASEN/ASEN++ (docs/implementations.md §2 "Loss", §3 "Losses").
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def csn_triplet_loss(d_pos: torch.Tensor, d_neg: torch.Tensor, margin: float = 0
     """Triplet loss of CSN on *distances*, paper 01 Eq. 4: ``max(0, h + D(a, p) - D(a, n))``, i.e. the negative
     must be farther from the anchor than the positive by at least the margin ``h``.
 
-    The same as CSN's ``MarginRankingLoss(margin)(d_neg, d_pos, target=+1)`` (reference-implementations §6;
+    The same as CSN's ``MarginRankingLoss(margin)(d_neg, d_pos, target=+1)`` (docs/implementations.md §6;
     CSN's default margin is 0.2, paper 01 uses ``h = 0.3``, the default here). ``d_pos``/``d_neg``: ``(B,)``
     Euclidean distances of the masked embeddings (Eq. 3). Equal to
     ``triplet_ranking_loss(-d_pos, -d_neg, margin)``. ``reduction``: ``"mean"`` (CSN), ``"sum"``, ``"none"``.
@@ -49,7 +49,7 @@ def csn_triplet_loss(d_pos: torch.Tensor, d_neg: torch.Tensor, margin: float = 0
 def csn_regularizers(embeddings, masks, lambda1: float = 5e-3,
                      lambda2: float = 5e-4) -> tuple[torch.Tensor, torch.Tensor]:
     """The two regularisers of CSN, paper 01 Eq. 5, normalised exactly as CSN's ``main.py`` does
-    (reference-implementations §6). Returns ``(embed_term, mask_term)``:
+    (docs/implementations.md §6). Returns ``(embed_term, mask_term)``:
 
     * ``embed_term = λ1 · mean_i ||F_i||_F / sqrt(B)``: ``F_i`` the ``(B, d)`` *unmasked* embeddings of image
       ``i`` of the triplet (anchor, positive, negative), ``||.||_F`` the Frobenius norm of the whole batch (CSN's

@@ -1,6 +1,6 @@
-"""Evaluation metrics shared by the notebooks (``DESIGN.md``, Evaluation; ``reference/evaluation-protocols.md``).
+"""Evaluation metrics shared by the notebooks (``docs/architecture.md``, Evaluation; ``reference/evaluation-protocols.md``).
 
-Attribute-specific retrieval (ASEN protocol, evaluation-protocols.md section 4.1)
+Attribute-specific retrieval (ASEN protocol, docs/protocols.md §4.1)
     :func:`attribute_map` is the shared yardstick. For every attribute ``a``, each query with attribute ``a``
     ranks *every* candidate with attribute ``a`` by dot product (the embeddings are used as given: no
     normalisation happens here). A candidate is relevant iff its value equals the query's value. Per query
@@ -51,7 +51,7 @@ Multi-label retrieval from a score matrix (paper 05, M3-Net, sections 4.2-4.3: M
 
 Hierarchical label sharing (paper 06, sections 4.2 and 5)
     :func:`attribute_recall_at_k` (DeepFashion attribute recall@k, conventional or mmfashion's "altered" top-50
-    mean, evaluation-protocols.md section 4.3) with its loop :func:`attribute_recall_at_k_reference`;
+    mean, docs/protocols.md §4.3) with its loop :func:`attribute_recall_at_k_reference`;
     :func:`hierarchy_violations` (predicted attributes that cannot apply to the predicted category);
     :func:`box_iou`, :func:`match_detections` (greedy by score, as COCO) and :func:`coco_detection_metrics`
     (pycocotools' mAP@[.5:.95], AP50, AP75, AR@1/10/100 and per-class AP of the object-type detector).
@@ -302,7 +302,7 @@ def _chunk_packed(scores: torch.Tensor, q_values: np.ndarray, c_values: np.ndarr
 # ----------------------------------------------------------------------------------------------------------
 def attribute_retrieval_stats(q_emb, q_attr, q_val, c_emb, c_attr, c_val, chunk_size: int | None = None,
                               sort: str = "auto") -> dict[str, torch.Tensor]:
-    """Per-query ranking statistics of the ASEN protocol (evaluation-protocols.md section 4.1), vectorised.
+    """Per-query ranking statistics of the ASEN protocol (docs/protocols.md §4.1), vectorised.
 
     Each query with attribute ``a`` ranks every candidate with attribute ``a`` by dot product (stable
     descending: ties go to the earlier candidate). Returns tensors in query order, on the embeddings' device:
@@ -381,7 +381,7 @@ def _aggregate(values: torch.Tensor, q_attr: torch.Tensor) -> tuple[dict, dict]:
 
 def attribute_map(q_emb, q_attr, q_val, c_emb, c_attr, c_val, chunk_size: int | None = None,
                   sort: str = "auto", return_counts: bool = False):
-    """Attribute-specific mAP, ASEN protocol (evaluation-protocols.md section 4.1; paper 03, ASEN), vectorised.
+    """Attribute-specific mAP, ASEN protocol (docs/protocols.md §4.1; paper 03, ASEN), vectorised.
 
     Returns ``{"overall": float, a: float, ...}`` with fractions in [0, 1] (multiply by 100 for the papers'
     tables): ``a`` (int) for every attribute that has a query, ``mAP(a)`` = mean AP over its queries (AP = 0
@@ -417,7 +417,7 @@ def _ap_of_relevance_list(rel: Sequence[int]) -> float:
 
 
 def attribute_ap_reference(q_emb, q_attr, q_val, c_emb, c_attr, c_val) -> np.ndarray:
-    """Per-query AP (query order) by the plain loop of evaluation-protocols.md section 4.1 (teaching oracle)."""
+    """Per-query AP (query order) by the plain loop of docs/protocols.md §4.1 (teaching oracle)."""
     q_emb, c_emb = _to_numpy(q_emb), _to_numpy(c_emb)
     q_attr, q_val = _to_numpy(q_attr).ravel(), _to_numpy(q_val).ravel()
     c_attr, c_val = _to_numpy(c_attr).ravel(), _to_numpy(c_val).ravel()
@@ -438,7 +438,7 @@ def attribute_ap_reference(q_emb, q_attr, q_val, c_emb, c_attr, c_val) -> np.nda
 
 
 def attribute_map_reference(q_emb, q_attr, q_val, c_emb, c_attr, c_val, return_counts: bool = False):
-    """Attribute-specific mAP by a plain per-query loop (evaluation-protocols.md section 4.1), for teaching.
+    """Attribute-specific mAP by a plain per-query loop (docs/protocols.md §4.1), for teaching.
 
     Same contract as :func:`attribute_map` (fractions; int attribute keys; ``"overall"`` query-weighted:
     ``sum_a |Q_a| mAP(a) / sum_a |Q_a|``, like ASEN's AverageMeter), numpy + Python, slow.
@@ -505,7 +505,7 @@ def recall_at_k(q_emb, q_attr, q_val, c_emb, c_attr, c_val, ks: Iterable[int] = 
 
 
 def triplet_accuracy(anchor_pos, anchor_neg, similarity: bool = True, conditions=None):
-    """Triplet accuracy, CSN protocol (evaluation-protocols.md section 4.2).
+    """Triplet accuracy, CSN protocol (docs/protocols.md §4.2).
 
     ``anchor_pos``/``anchor_neg``: per-triplet similarity (``similarity=True``) or distance (``False``) of the
     anchor to the positive ("close") and to the negative ("far") image. A triplet is correct when the positive
@@ -663,7 +663,7 @@ def ranking_stats(scores, relevant, k: int = 100, chunk_size: int | None = None)
     Paper 05, section 4.2: "Same as existing works [6, 14, 19] [ASEN++, MODC, ASEN], we employ Mean Average
     Precision (MAP) and Recall as the evaluation metrics"; its tables (section 4.3) report "MAP@all, MAP@100,
     Recall@100" on DeepFashion (multi-label attributes), FashionAI and DARN. The paper gives no formulas; we
-    follow the ASEN protocol (evaluation-protocols.md section 4.1) and make the @k variants explicit.
+    follow the ASEN protocol (docs/protocols.md §4.1) and make the @k variants explicit.
 
     ``scores`` (Q, C): similarity of each query to each candidate (higher = more similar; numpy or tensor;
     integer scores become float64, half precision float32; NaN raises). ``relevant`` (Q, C): bool or 0/1
@@ -738,7 +738,7 @@ def retrieval_summary(stats: dict[str, Any], groups=None) -> dict[str, dict[Any,
 
     Returns ``{"MAP@all": {...}, f"MAP@{k}": {...}, f"Recall@{k}": {...}}`` with ``k = stats["k"]``; each inner
     dict has ``"overall"`` = 100 x the mean over *all* queries (query-weighted, like ASEN's AverageMeter,
-    evaluation-protocols.md section 4.1; queries with no relevant candidate count as 0) and, when ``groups``
+    docs/protocols.md §4.1; queries with no relevant candidate count as 0) and, when ``groups``
     (Q,) integer attribute indices are given, ``g`` (int) = 100 x the mean over the queries of group ``g`` for
     every group that occurs, in increasing order. ``"overall"`` is then ``sum_g |Q_g| value(g) / sum_g |Q_g|``,
     not the mean of the group values. No query: ``"overall"`` is nan.
@@ -764,7 +764,7 @@ def retrieval_summary(stats: dict[str, Any], groups=None) -> dict[str, dict[Any,
 def ranking_stats_reference(scores, relevant, k: int = 100) -> dict[str, Any]:
     """Per-query AP, AP@k, Recall@k and R by a plain per-query loop (teaching oracle of :func:`ranking_stats`).
 
-    Same definitions (paper 05, section 4.2, "MAP@all, MAP@100, Recall@100"; evaluation-protocols.md section
+    Same definitions (paper 05, section 4.2, "MAP@all, MAP@100, Recall@100"; docs/protocols.md section
     4.1): rank by descending score with a stable sort (ties: the candidate listed first ranks first), walk
     the 0/1 list and sum ``hits / rank`` at each relevant item; AP divides by R, AP@k sums only ranks
     ``<= k`` and divides by ``min(R, k)``, Recall@k = (hits in ranks ``<= k``) / R; all 0 when R = 0.
@@ -903,7 +903,7 @@ def _recall_summary(recall: list[float], topn: int | None) -> float:
 
 
 def attribute_recall_at_k(scores, labels, k: int, topn: int | None = None) -> float:
-    """Attribute "recall rate at top-k" of DeepFashion (paper 06 §4.2, Table 7; evaluation-protocols §4.3).
+    """Attribute "recall rate at top-k" of DeepFashion (paper 06 §4.2, Table 7; docs/protocols.md §4.3).
 
     ``scores``: ``(N, A)`` attribute scores (logits or probabilities); ``labels``: ``(N, A)`` 0/1 (or bool)
     ground truth. For every image the ``k`` highest-scored attributes are predicted positive (ties broken by
@@ -938,7 +938,7 @@ def attribute_recall_at_k(scores, labels, k: int, topn: int | None = None) -> fl
 
 def attribute_recall_at_k_reference(scores, labels, k: int, topn: int | None = None) -> float:
     """:func:`attribute_recall_at_k` as a plain Python loop over images and attributes (the teaching version and
-    the tests' oracle; evaluation-protocols §4.3): per image sort the attribute indices by (-score, index), take
+    the tests' oracle; docs/protocols.md §4.3): per image sort the attribute indices by (-score, index), take
     the first ``k``, count tp and fn per attribute, then average the recalls (see the vectorised version)."""
     s = _to_numpy(scores).tolist()
     y = _to_numpy(labels).tolist()

@@ -1,4 +1,4 @@
-"""Notebook hygiene (DESIGN.md, "Notebooks"): committed notebooks keep the outputs of a default-mode run but no
+"""Notebook hygiene (docs/architecture.md, "Notebooks"): committed notebooks keep the outputs of a default-mode run but no
 execution metadata, no execution timings and no machine paths.
 
 ``python -m fashionlab.nbtools notebooks/*.ipynb`` cleans the given notebooks in place and fails, naming the

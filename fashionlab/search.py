@@ -305,7 +305,7 @@ def random_manipulations(query_labels, gallery_labels, attributes: Sequence | No
     For each query: an attribute chosen uniformly among those with a possible change, then a new value
     uniformly among the values of that attribute seen in the (valid) gallery and different from the query's.
     With ``require_target`` only changes whose demanded label combination exists in the gallery are
-    possible (every query can then score; the ADDE-M protocol, evaluation-protocols.md §4.6, enumerates only
+    possible (every query can then score; the ADDE-M protocol, docs/protocols.md §4.6, enumerates only
     such changes). Returns ``(attribute_index (Q,), new_value (Q,), targets (Q, A))``; a query with a
     missing label or no possible change gets index -1, value -1 and a target row of -1 (left out by
     :func:`topk_retrieval_accuracy`). ``manipulable``: the column indices that may change (§7: the special

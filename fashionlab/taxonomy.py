@@ -4,9 +4,9 @@ An :class:`AttributeSchema` is the Python form of an ASEN ``meta.json``: an orde
 dimensions (``ATTRIBUTES``), the number of values of each (``ATTRIBUTES_NUM``) and, where known, the value
 names (``ATTRIBUTES_VALUES``). Attribute *indices* are positions in ``attributes``; value *indices* are
 positions in ``values[attribute]``. These are the integers found in the ASEN split files
-(``<image id> <attribute idx> <value idx>``, data-formats §5.1).
+(``<image id> <attribute idx> <value idx>``, docs/formats.md §5.1).
 
-FashionAI's eight dimensions and value names follow data-formats §5.2 (asen ``meta.json`` at commit 7094b13);
+FashionAI's eight dimensions and value names follow docs/formats.md §5.2 (asen ``meta.json`` at commit 7094b13);
 value 0 is always "Invisible". A later copy of that file (commit a69f088) spells some length values with a
 " Length" suffix ("Short Length"); the indices are the same.
 """
@@ -105,7 +105,7 @@ _FASHIONAI_VALUES = {
     "neck_design": ("Invisible", "Turtle Neck", "Ruffle Semi-High Collar", "Low Turtle Neck", "Draped Collar"),
 }
 
-#: FashionAI's eight attribute dimensions (data-formats §5.2), in the ASEN index order.
+#: FashionAI's eight attribute dimensions (docs/formats.md §5.2), in the ASEN index order.
 FASHIONAI = AttributeSchema(
     name="FashionAI",
     attributes=tuple(_FASHIONAI_VALUES),

@@ -1,5 +1,5 @@
 """Tests of fashionlab.models.asen: ASA, ACA, ASEN_g and its ablations/variants, ASEN++ localisation, crops,
-losses and the two-branch model (paper 03 slides; reference-implementations §2, §3). Oracles: the equations
+losses and the two-branch model (paper 03 slides; docs/implementations.md §2, §3). Oracles: the equations
 computed by hand with explicit loops on tiny tensors, hand-derived boxes and bilinear weights, images with
 known colours and ramps."""
 from __future__ import annotations

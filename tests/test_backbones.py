@@ -15,7 +15,7 @@ from fashionlab.models import (
     pretrained_weights_file,
 )
 
-# name -> (default stage, channels, map at 224 px) as the papers use them (reference-implementations §2, §3, §6)
+# name -> (default stage, channels, map at 224 px) as the papers use them (docs/implementations.md §2, §3, §6)
 PAPER_DEFAULTS = {
     "resnet50": ("layer3", 1024, 14),  # ASEN / ASEN++ global branch
     "resnet34": ("layer3", 256, 14),   # ASEN++ local branch (7x7 at its 112 px crops)

@@ -19,7 +19,7 @@ def test_mode_from_env_and_argument(monkeypatch):
 
 
 def test_fashionai_schema_matches_the_real_meta_counts():
-    # data-formats §5.1/§5.2: eight dimensions, value 0 is Invisible everywhere
+    # docs/formats.md §5.1/§5.2: eight dimensions, value 0 is Invisible everywhere
     assert FASHIONAI.num_values == (6, 9, 8, 6, 5, 5, 10, 5)
     assert all(FASHIONAI.values[a][0] == "Invisible" for a in FASHIONAI.attributes)
     meta = FASHIONAI.to_meta()

@@ -1,5 +1,5 @@
 """Tests of fashionlab.models.csn and the CSN / SiaNet / joint losses of fashionlab.losses (paper 01 Eq. 3-6,
-reference-implementations §6). Oracles: hand computations on tiny tensors, torch's MarginRankingLoss (CSN's
+docs/implementations.md §6). Oracles: hand computations on tiny tensors, torch's MarginRankingLoss (CSN's
 own criterion), a per-pair loop."""
 from __future__ import annotations
 

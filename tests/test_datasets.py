@@ -1,4 +1,4 @@
-"""fashionlab.datasets: readers (data-formats §5.1, §5.2), torch Datasets, triplet samplers.
+"""fashionlab.datasets: readers (docs/formats.md §5.1, §5.2), torch Datasets, triplet samplers.
 
 Readers are tested on hand-written fixtures in the real formats (tests/fixtures, LF, CRLF and bare CR), on bad
 input (each error must name the file and the 1-based line) and, when ../shared/realdata exists, on the real
@@ -602,7 +602,7 @@ def test_real_fashionai_test_split():
     assert s.counts_per_attribute("queries").tolist() == [422, 623, 535, 422, 341, 289, 703, 265]
     assert not any(f.endswith("\r") for f in s.filenames)
     assert s.queries[0].tolist() == [13924, 6, 0]
-    # every image's folder name matches its attribute (data-formats §5.1)
+    # every image's folder name matches its attribute (docs/formats.md §5.1)
     items = np.concatenate([s.queries, s.candidates])
     for i, a, _ in items[::97].tolist():
         assert f"/{FASHIONAI.attributes[a]}_labels/" in s.filenames[i]
@@ -656,4 +656,4 @@ def test_real_label_csv_agrees_with_query_candidate_values(split):
             (s.filenames[i], (a, v)) for i, a, v in items.tolist()
             if by_name["Images/" + s.filenames[i].split("/Images/", 1)[1]] != (a, v)
         ]
-        assert mismatches == []  # data-formats §5.2: value index = position of 'y' for all rows
+        assert mismatches == []  # docs/formats.md §5.2: value index = position of 'y' for all rows

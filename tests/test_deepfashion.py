@@ -1,4 +1,4 @@
-"""fashionlab.datasets.deepfashion: the DeepFashion Category and Attribute Prediction list files (data-formats §5.3)
+"""fashionlab.datasets.deepfashion: the DeepFashion Category and Attribute Prediction list files (docs/formats.md §5.3)
 and ASEN's DeepFashion label files (§5.1).
 
 The hand-written fixture ``tests/fixtures/deepfashion`` mirrors the real release (``Anno/`` + ``Eval/``): 8
@@ -126,7 +126,7 @@ def test_read_everything_by_hand():
     pos = df.positives()
     assert pos.dtype == bool and pos.tolist() == (np.array(LABELS) == 1).tolist()
     assert df.positives("texture").tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]]
-    assert not df.positives(5)[3, 0]  # the unknown label (0) is no positive (evaluation-protocols §4.3)
+    assert not df.positives(5)[3, 0]  # the unknown label (0) is no positive (docs/protocols.md §4.3)
 
     r = repr(df)
     assert r.startswith("DeepFashionAttributes(6 images, 8 attributes (texture 3, fabric 2, shape 1, part 1, style 1)")
@@ -169,7 +169,7 @@ def test_optional_parts_absent_and_root_layout(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# group schema (ASEN's five DeepFashion attributes, data-formats §5.1)
+# group schema (ASEN's five DeepFashion attributes, docs/formats.md §5.1)
 
 
 def test_group_schema_value_ranks():
@@ -405,7 +405,7 @@ def test_real_asen_labels_fit_the_1000_attribute_5_type_layout():
                                attribute_types=types, labels=np.zeros((0, 1000), np.int8))
     gs = df.group_schema(asen_names=True)
     assert gs.attributes == schema.attributes and gs.num_values == schema.num_values == (156, 218, 180, 216, 230)
-    # query/candidate value = rank of the global id within its type (data-formats §5.1)
+    # query/candidate value = rank of the global id within its type (docs/formats.md §5.1)
     ranks = type_ranks(types)
     items = np.concatenate([read_items(REAL_DF / f"{k}_test.txt", schema, n) for k in ("query", "candidate")])
     ok = [any(t == a + 1 and ranks[g] == v for t, g in rows[i][1]) for i, a, v in items.tolist()]

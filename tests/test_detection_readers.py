@@ -1,5 +1,5 @@
 """Detection readers (fashionlab.datasets.detection): COCO detection JSON and DeepFashion2 per-image JSON
-(data-formats §5.4), on the hand-written fixtures in tests/fixtures/deepfashion2 and tests/fixtures/coco."""
+(docs/formats.md §5.4), on the hand-written fixtures in tests/fixtures/deepfashion2 and tests/fixtures/coco."""
 from __future__ import annotations
 
 import json

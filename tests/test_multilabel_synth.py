@@ -1,5 +1,5 @@
 """FashionSynth multilabel dataset (paper 05's DeepFashion stand-in; fashionlab.synth.multilabel): DeepFashion list
-files (data-formats §5.3) and ASEN DeepFashion split files (§5.1), parsed here by plain independent code."""
+files (docs/formats.md §5.3) and ASEN DeepFashion split files (§5.1), parsed here by plain independent code."""
 from __future__ import annotations
 
 import hashlib
@@ -207,7 +207,7 @@ def test_asen_split_files(ds, gt):
             assert gids == sorted(gids)
             assert all(cloth[g][1] == t for t, g in pairs)  # 1-based type, 0-based line of list_attr_cloth
             assert {cloth[g][0] for g in gids} == {x for cs in r["classes"].values() for x in cs}
-        # value index = rank of the global id among the sorted global ids of that type (data-formats §5.1)
+        # value index = rank of the global id among the sorted global ids of that type (docs/formats.md §5.1)
         for i, attr, v in np.concatenate([q, c]).tolist():
             t = GROUP_TYPES[GROUPS[attr]]
             type_ids = sorted(g for g, (_, tt) in enumerate(cloth) if tt == t)

@@ -45,7 +45,7 @@ def test_registered_with_a_config_per_mode():
     assert "asen" in experiments.names()
     assert set(paper03.ASEN_CONFIGS) == {"quick", "default", "full"}
     for cfg in paper03.ASEN_CONFIGS.values():
-        assert cfg.margin == 0.2 and cfg.threshold == 0.4 and cfg.mix_beta == 0.6     # ASEN++ (reference §3)
+        assert cfg.margin == 0.2 and cfg.threshold == 0.4 and cfg.mix_beta == 0.6     # ASEN++ (docs/implementations.md §3)
         assert cfg.loss_weights == (1.0, 0.1, 0.1) and cfg.preset == "asen"
         assert cfg.global_size < cfg.image_size and cfg.local_size <= cfg.global_size  # crops come from hi-res
     assert paper03.METHODS == ("Triplet", "CSN", "ASEN_g w/o ASA", "ASEN_g w/o ACA", "ASEN_g", "ASEN_l", "ASEN")
@@ -351,7 +351,7 @@ def test_uniform_attention_scores_chance(quick):
 
 
 def test_asen_feature_is_the_combined_branches(quick):
-    """The ASEN test feature is β·cos_g + (1-β)·cos_l (reference §3): check on a few test items."""
+    """The ASEN test feature is β·cos_g + (1-β)·cos_l (docs/implementations.md §3): check on a few test items."""
     res, _ = quick
     d, model = res["extra"]["data"], res["extra"]["models"]["ASEN"]
     items = d.items("test")[:6]

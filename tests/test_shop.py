@@ -1,5 +1,5 @@
 """FashionSynth shop dataset (paper 04 §3, §4.1, §6; fashionlab.synth.shop) and its ADDE-layout reader
-(data-formats §5.6; fashionlab.datasets.read_adde_split)."""
+(docs/formats.md §5.6; fashionlab.datasets.read_adde_split)."""
 from __future__ import annotations
 
 import hashlib

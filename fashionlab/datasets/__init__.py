@@ -1,6 +1,6 @@
 """Datasets: readers for the real annotation formats, torch Datasets and triplet samplers.
 
-* :mod:`~fashionlab.datasets.readers`: ASEN split files and ``meta.json`` (data-formats §5.1), FashionAI
+* :mod:`~fashionlab.datasets.readers`: ASEN split files and ``meta.json`` (docs/formats.md §5.1), FashionAI
   ``label.csv`` (§5.2), ADDE split files with one-hot labels (§5.6: Shopping100k, FashionSynth's shop dataset of
   paper 04). Clear errors (file and line) instead of ``None``.
 * :mod:`~fashionlab.datasets.detection`: detection annotations for paper 06's stage 1: COCO detection JSON (with
@@ -8,7 +8,7 @@
   a :class:`DetectionDataset`; :func:`to_coco` writes one back for ``pycocotools``.
 * :mod:`~fashionlab.datasets.images`: :class:`AttributeImageDataset`, :class:`TripletDataset`,
   :func:`make_transform`.
-* :mod:`~fashionlab.datasets.samplers`: ASEN v1 and ASEN++ triplet samplers (reference-implementations §2, §3) and
+* :mod:`~fashionlab.datasets.samplers`: ASEN v1 and ASEN++ triplet samplers (docs/implementations.md §2, §3) and
   paper 01's fixed triplet pool; triplets are image ids ``(anchor, positive, negative, attribute)``.
 """
 from .deepfashion import (

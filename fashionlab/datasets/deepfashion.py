@@ -1,4 +1,4 @@
-"""Readers for the list files of the DeepFashion Category and Attribute Prediction benchmark (data-formats §5.3),
+"""Readers for the list files of the DeepFashion Category and Attribute Prediction benchmark (docs/formats.md §5.3),
 and for the DeepFashion ``label_{valid,test}.txt`` of the ASEN split files (§5.1).
 
 The benchmark ships its annotations as text lists in ``Anno/`` (``Anno_coarse/`` in later copies) and ``Eval/``:
@@ -22,7 +22,7 @@ Quirk (§5.3): attribute names contain single spaces (``abstract chevron``), and
 The full ``list_attr_img.txt`` has 289,222 lines of 1,000 labels (about 0.9 GB of text). It is read in a stream
 of batches into an ``int8`` matrix with a vectorised byte parser, so memory stays near the size of the result
 (289 MB) and the parse takes seconds, not minutes. Labels are kept as in the file (``-1``, ``0``, ``1``);
-:meth:`DeepFashionAttributes.positives` gives mmfashion's binarisation (evaluation-protocols §4.3: ``-1`` and
+:meth:`DeepFashionAttributes.positives` gives mmfashion's binarisation (docs/protocols.md §4.3: ``-1`` and
 ``0`` map to 0, ``1`` stays 1).
 
 Errors follow :mod:`~fashionlab.datasets.readers`: a missing file is a :class:`FileNotFoundError` that says where
@@ -98,7 +98,7 @@ def _split_count_header(path: Path, lines: list[str], what: str, header: str) ->
 def _check_count_line(path: Path, line: str | None, what: str) -> None:
     if line is None:
         raise DataFormatError(path, 1, f"empty {what}; expected the number of entries on line 1, the column header "
-                                       f"on line 2, then the data lines (data-formats §5.3)")
+                                       f"on line 2, then the data lines (docs/formats.md §5.3)")
     tok = line.split()
     if len(tok) != 1 or not (tok[0].isascii() and tok[0].isdigit()):
         raise DataFormatError(path, 1, f"{line.strip()!r} in {what}; expected line 1 to be the number of entries "
@@ -422,7 +422,7 @@ def _read_attr_img(path: Path, num: int | None, attribute_names, batch_chars: in
 def type_ranks(types) -> np.ndarray:
     """The rank of every attribute among the attributes of its type, in global-id order: ``int64``, same length.
 
-    This is ASEN's DeepFashion value index (data-formats §5.1): global attribute ``g`` of type ``t`` is value
+    This is ASEN's DeepFashion value index (docs/formats.md §5.1): global attribute ``g`` of type ``t`` is value
     ``type_ranks(types)[g]`` of ASEN attribute ``t - 1``.
     """
     types = np.asarray(types)
@@ -447,7 +447,7 @@ def _type_code(t) -> int:
 
 @dataclass(repr=False)
 class DeepFashionAttributes:
-    """The DeepFashion Category and Attribute Prediction annotations (data-formats §5.3), aligned by image.
+    """The DeepFashion Category and Attribute Prediction annotations (docs/formats.md §5.3), aligned by image.
 
     Attributes
     ----------
@@ -503,13 +503,13 @@ class DeepFashionAttributes:
     def positives(self, t=None) -> np.ndarray:
         """Boolean matrix ``labels == 1`` over the columns of type ``t`` (all columns when ``None``).
 
-        This is mmfashion's binarisation (evaluation-protocols §4.3): ``-1`` and ``0`` both count as negative.
+        This is mmfashion's binarisation (docs/protocols.md §4.3): ``-1`` and ``0`` both count as negative.
         """
         lab = self.labels if t is None else self.labels[:, self.type_indices(t)]
         return lab == 1
 
     def group_schema(self, types=None, asen_names: bool = False) -> AttributeSchema:
-        """ASEN's view of the attributes (data-formats §5.1): one schema attribute per type, its values the
+        """ASEN's view of the attributes (docs/formats.md §5.1): one schema attribute per type, its values the
         attribute names of that type in global-id order, so value index = :func:`type_ranks` of the global id.
 
         ``types`` picks types (1..5 or names, kept in 1..5 order); default all types that have attributes. The
@@ -613,7 +613,7 @@ def _align(path: Path, names: list[str], ref: list[str], ref_index: dict[str, in
 
 def read_deepfashion(root, require: Sequence[str] = ("attributes",),
                      footwear: bool | None = None) -> DeepFashionAttributes:
-    """Read the DeepFashion Category and Attribute Prediction list files under ``root`` (data-formats §5.3).
+    """Read the DeepFashion Category and Attribute Prediction list files under ``root`` (docs/formats.md §5.3).
 
     Each file is looked for in ``root/Anno``, ``root/Anno_coarse``, ``root/Eval`` and ``root`` itself, first hit
     wins (the real release has ``Anno/`` and ``Eval/list_eval_partition.txt``). The attribute files
@@ -680,7 +680,7 @@ def read_deepfashion(root, require: Sequence[str] = ("attributes",),
 
 
 def read_asen_deepfashion_labels(path, num_attributes: int | None = None) -> list[tuple[int, list[tuple[int, int]]]]:
-    """ASEN's DeepFashion ``label_valid.txt`` / ``label_test.txt`` (data-formats §5.1).
+    """ASEN's DeepFashion ``label_valid.txt`` / ``label_test.txt`` (docs/formats.md §5.1).
 
     Each line is ``<image id>`` followed by ``<type> <global attribute id>`` pairs, tab-separated with many
     trailing tabs and CRLF line ends in the real copy (any whitespace and line ending is accepted), e.g.

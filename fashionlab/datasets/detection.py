@@ -1,5 +1,5 @@
 """Readers for object detection annotations: COCO detection JSON and DeepFashion2's per-image JSON files
-(data-formats §5.4), for stage 1 of paper 06 (object type detection; paper 06 §4.1, Table 1).
+(docs/formats.md §5.4), for stage 1 of paper 06 (object type detection; paper 06 §4.1, Table 1).
 
 Both readers return a :class:`DetectionDataset`: per image a file name, a size, and per object a box
 ``x1 y1 x2 y2`` (pixels, ``float32``) and an *object type* (paper 06's four low-granularity classes, or the COCO
@@ -54,7 +54,7 @@ __all__ = [
 #: Paper 06's object types (Table 1), the classes of its stage-1 detector.
 OBJECT_TYPES = ("upper body", "lower body", "full body", "footwear")
 
-#: The 13 DeepFashion2 categories in ``category_id`` order (id = position + 1; data-formats §5.4).
+#: The 13 DeepFashion2 categories in ``category_id`` order (id = position + 1; docs/formats.md §5.4).
 DF2_CATEGORIES = (
     "short sleeve top", "long sleeve top", "short sleeve outwear", "long sleeve outwear", "vest", "sling",
     "shorts", "trousers", "skirt", "short sleeve dress", "long sleeve dress", "vest dress", "sling dress",
@@ -285,7 +285,7 @@ def _coco_image_root(json_path: Path) -> Path:
 
 def read_coco_detection(json_path, image_root=None) -> DetectionDataset:
     """Read a COCO detection JSON (``images`` / ``annotations`` / ``categories``) with FashionSynth's optional
-    garment categories and attributes (module docstring; DeepFashion2's COCO conversion, data-formats §5.4).
+    garment categories and attributes (module docstring; DeepFashion2's COCO conversion, docs/formats.md §5.4).
 
     The COCO categories are the object types (``type_names``, in id order; index = rank of the id). ``bbox``
     ``[x, y, w, h]`` becomes ``x1, y1, x2, y2 = x, y, x + w, y + h``. Images keep the file's order and those
@@ -546,7 +546,7 @@ def _image_size(image: Path, anno: Path) -> tuple[int, int]:
 def read_deepfashion2(folder, image_dir=None, type_map: Mapping[str, str] | None = None,
                       category_names: Sequence[str] | None = None,
                       attribute_names: Sequence[str] | None = None) -> DetectionDataset:
-    """Read a DeepFashion2 split folder (data-formats §5.4): ``<folder>/annos/*.json``, one file per image, and
+    """Read a DeepFashion2 split folder (docs/formats.md §5.4): ``<folder>/annos/*.json``, one file per image, and
     the images ``<folder>/image/<same stem>.jpg`` (or in ``image_dir``).
 
     Files are read in name order; the image id is the number in the file name (``000123.json`` -> 123, as
@@ -577,7 +577,7 @@ def read_deepfashion2(folder, image_dir=None, type_map: Mapping[str, str] | None
     annos = folder / "annos"
     if not annos.is_dir():
         raise FileNotFoundError(f"DeepFashion2 annotation folder not found: {annos} (expected <split>/annos/*.json, "
-                                f"data-formats §5.4)")
+                                f"docs/formats.md §5.4)")
     image_root = Path(image_dir) if image_dir is not None else folder / "image"
     tmap = dict(DF2_OBJECT_TYPES if type_map is None else type_map)
     for c, t in tmap.items():
@@ -700,7 +700,7 @@ def read_deepfashion2(folder, image_dir=None, type_map: Mapping[str, str] | None
 def to_coco(dataset: DetectionDataset) -> dict[str, Any]:
     """The dataset as a COCO detection dict (the layout :func:`read_coco_detection` reads, with FashionSynth's
     extensions when the dataset has categories / attributes), e.g. to evaluate a DeepFashion2 folder
-    (data-formats §5.4) with ``pycocotools``: ``json.dump(to_coco(ds), f)`` then ``COCO(f)``.
+    (docs/formats.md §5.4) with ``pycocotools``: ``json.dump(to_coco(ds), f)`` then ``COCO(f)``.
 
     ``images`` keep the dataset order and ids; ``categories`` are the object types with ids 1..T;
     ``annotations`` get ids 1..K in image order, ``bbox`` ``[x1, y1, x2 - x1, y2 - y1]``, ``area`` = w * h,

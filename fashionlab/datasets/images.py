@@ -1,6 +1,6 @@
 """torch Datasets over ASEN-format items and image folders, and the image transforms.
 
-Preprocessing follows the reference implementations (reference-implementations §2 "Backbone", §3, §6): resize
+Preprocessing follows the reference implementations (docs/implementations.md §2 "Backbone", §3, §6): resize
 the shorter side, centre-crop a square, a horizontal flip for training only, ImageNet normalisation. Images are
 loaded with PIL and converted to RGB. A missing or unreadable image is an error at load time that names the file
 and, where known, the split-file line that referenced it; a loader never returns ``None`` (§10).
@@ -37,7 +37,7 @@ class ImageLoadError(OSError):
 
 
 def load_rgb(path, context: str | Callable[[], str] = "") -> Image.Image:
-    """Open an image with PIL, fully decode it and convert it to RGB (never ``None``: reference-implementations §10).
+    """Open an image with PIL, fully decode it and convert it to RGB (never ``None``: docs/implementations.md §10).
 
     A missing file raises :class:`FileNotFoundError`, an undecodable one :class:`ImageLoadError`; both messages
     name the path and add ``context`` (e.g. which split-file line referenced the image; a string, or a callable
@@ -60,7 +60,7 @@ def load_rgb(path, context: str | Callable[[], str] = "") -> Image.Image:
 
 
 def make_transform(image_size: int, train: bool, normalize: bool = True) -> Callable[[Image.Image], torch.Tensor]:
-    """The ASEN/CSN preprocessing (reference-implementations §2 "Backbone", §6 "Model").
+    """The ASEN/CSN preprocessing (docs/implementations.md §2 "Backbone", §6 "Model").
 
     ``Resize(image_size)`` of the shorter side (aspect kept) → ``CenterCrop(image_size)`` → horizontal flip
     (only when ``train``) → ``ToTensor`` → ImageNet mean/std normalisation (skip with ``normalize=False``).
@@ -81,11 +81,11 @@ def make_transform(image_size: int, train: bool, normalize: bool = True) -> Call
 class AttributeImageDataset(Dataset):
     """Images with one (attribute, value) label each: the query, candidate or training items of a split.
 
-    Items are the rows of the ASEN split files (data-formats §5.1) or of :attr:`FashionAILabels.items` (§5.2).
+    Items are the rows of the ASEN split files (docs/formats.md §5.1) or of :attr:`FashionAILabels.items` (§5.2).
 
     Parameters
     ----------
-    root: folder the ``filenames`` are relative to (for the ASEN data ``data/<DS>``, data-formats §5.1).
+    root: folder the ``filenames`` are relative to (for the ASEN data ``data/<DS>``, docs/formats.md §5.1).
     filenames: relative image paths; position = image id.
     items: ``int64 (n, 3)`` array ``(image id, attribute index, value index)``.
     transform: PIL image → tensor (e.g. :func:`make_transform`); default ``ToTensor`` (floats in [0, 1]).
@@ -202,7 +202,7 @@ class AttributeImageDataset(Dataset):
 
 
 class TripletDataset(Dataset):
-    """Triplets of images for attribute-specific metric learning (ASEN / ASEN++, reference-implementations §2, §3;
+    """Triplets of images for attribute-specific metric learning (ASEN / ASEN++, docs/implementations.md §2, §3;
     paper 01's triplet pool).
 
     Parameters

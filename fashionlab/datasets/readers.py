@@ -1,10 +1,10 @@
-"""Readers for the real annotation formats (data-formats §5.1 ASEN split files, §5.2 FashionAI ``label.csv``,
+"""Readers for the real annotation formats (docs/formats.md §5.1 ASEN split files, §5.2 FashionAI ``label.csv``,
 §5.6 ADDE split files with one-hot labels, used for Shopping100k and FashionSynth's shop dataset).
 
 The same functions read the real files (``../shared/realdata``, or a user's own copy of the ASEN data) and the
-files FashionSynth writes, so the real-data path runs on every experiment (DESIGN.md, principle 2).
+files FashionSynth writes, so the real-data path runs on every experiment (docs/architecture.md, principle 2).
 
-Robustness rules, learned from the reference loaders (reference-implementations §2 "Loader quirks", §10):
+Robustness rules, learned from the reference loaders (docs/implementations.md §2 "Loader quirks", §10):
 
 * line endings may be LF, CRLF or a bare CR, in any mix; a missing final newline is fine (DARN file lists);
   trailing blank lines are ignored; a UTF-8 byte order mark is dropped;
@@ -82,7 +82,7 @@ def _check_file(path: Path, what: str) -> Path:
 
 
 def read_lines(path, what: str = "file") -> list[str]:
-    """The lines of a text file, without line ends, whatever they are (LF, CRLF, bare CR; data-formats §5.1).
+    """The lines of a text file, without line ends, whatever they are (LF, CRLF, bare CR; docs/formats.md §5.1).
 
     Trailing blank lines are dropped; a missing final newline is fine. ``what`` describes the file in the
     :class:`FileNotFoundError` raised when it is missing. Each returned line ``i`` is line ``i + 1`` of the file.
@@ -273,7 +273,7 @@ def _is_nested(meta) -> bool:
 
 
 def read_meta(path, dataset: str | None = None) -> AttributeSchema:
-    """Read an ASEN ``meta.json`` (data-formats §5.1) into an :class:`~fashionlab.taxonomy.AttributeSchema`.
+    """Read an ASEN ``meta.json`` (docs/formats.md §5.1) into an :class:`~fashionlab.taxonomy.AttributeSchema`.
 
     Two layouts exist: the flat one (Maryeon/asen: ``ATTRIBUTES``, ``ATTRIBUTES_NUM`` and optionally
     ``ATTRIBUTES_VALUES``) and the nested one keyed by dataset name (zhengguorong/asenpp:
@@ -326,7 +326,7 @@ def find_meta(root) -> tuple[Path, str | None]:
 
 @dataclass
 class AsenSplit:
-    """One split of an ASEN-format dataset (data-formats §5.1).
+    """One split of an ASEN-format dataset (docs/formats.md §5.1).
 
     Attributes
     ----------
@@ -372,7 +372,7 @@ class AsenSplit:
 
 
 def read_asen_split(root, split: str, meta=None, check_disjoint: bool = True) -> AsenSplit:
-    """Read one split of an ASEN / ASEN++ dataset folder (data-formats §5.1).
+    """Read one split of an ASEN / ASEN++ dataset folder (docs/formats.md §5.1).
 
     ``root`` is ``data/<DS>`` holding ``filenames_<split>.txt`` and, for ``valid``/``test``, ``query_<split>.txt``
     and ``candidate_<split>.txt``; for ``train``, ``label_train.txt``. ``meta`` is an
@@ -400,7 +400,7 @@ def read_asen_split(root, split: str, meta=None, check_disjoint: bool = True) ->
     if split == "train" and not fn_path.is_file():
         raise FileNotFoundError(
             f"training image list not found: {fn_path}. The real train file list (filenames_train.txt) ships with the "
-            f"ASEN data (data.zip of Maryeon/asenpp, data-formats §5.1); the zhengguorong copy lacks it. To read the "
+            f"ASEN data (data.zip of Maryeon/asenpp, docs/formats.md §5.1); the zhengguorong copy lacks it. To read the "
             f"labels alone use read_label_file({str(root / 'label_train.txt')!r})."
         )
     filenames = read_filenames(fn_path, what=f"image file list of the {split} split")
@@ -448,7 +448,7 @@ def _is_nested_file(path) -> bool:
 
 @dataclass
 class FashionAILabels:
-    """Rows of a FashionAI ``Annotations/label.csv`` (data-formats §5.2).
+    """Rows of a FashionAI ``Annotations/label.csv`` (docs/formats.md §5.2).
 
     Row ``i`` describes image ``paths[i]`` (relative to the folder that holds ``Annotations/``) under attribute
     ``attributes[i]`` (name without ``_labels``; index ``attribute_index[i]`` in ``schema``) with value
@@ -483,7 +483,7 @@ class FashionAILabels:
 
 
 def read_fashionai_labels(path, schema: AttributeSchema | None = None) -> FashionAILabels:
-    """Read a FashionAI ``Annotations/label.csv`` (data-formats §5.2).
+    """Read a FashionAI ``Annotations/label.csv`` (docs/formats.md §5.2).
 
     No header; three comma-separated columns: relative image path, task name with the ``_labels`` suffix, one
     character per value (``y`` the label, ``n`` no, ``m`` maybe). The task (suffix stripped) must be an attribute
@@ -551,7 +551,7 @@ ADDE_SPLITS = ("train", "test")
 
 
 def read_attr_num(path) -> tuple[int, ...]:
-    """An ADDE ``attr_num.txt`` (data-formats §5.6): the value count of each attribute, in the order of the one-hot
+    """An ADDE ``attr_num.txt`` (docs/formats.md §5.6): the value count of each attribute, in the order of the one-hot
     blocks of ``labels_<split>.txt``. Whitespace-separated positive integers, one per line or several on a line
     (Shopping100k's counts are 16, 17, 19, 14, 10, 15, 2, 11, 16, 7, 9, 15)."""
     what = "attribute value-count file (attr_num.txt)"
@@ -576,7 +576,7 @@ def _block_names(attr_num: Sequence[int], names: Sequence[str] | None) -> list[s
 
 def read_onehot_labels(path, attr_num: Sequence[int], num_images: int | None = None,
                        names: Sequence[str] | None = None) -> np.ndarray:
-    """An ADDE ``labels_<split>.txt`` (data-formats §5.6): one line per image (same order as ``imgs_<split>.txt``),
+    """An ADDE ``labels_<split>.txt`` (docs/formats.md §5.6): one line per image (same order as ``imgs_<split>.txt``),
     the concatenated one-hot blocks of every attribute, ``sum(attr_num)`` whitespace-separated ``0``/``1``.
 
     A block holds at most one ``1``; an all-zero block means the label is missing. Returns the value indices,
@@ -690,7 +690,7 @@ def read_id_list(path, num_images: int | None = None, what: str = "image id list
 
 @dataclass
 class AddeSplit:
-    """One split of an ADDE-layout dataset (data-formats §5.6): Shopping100k's split files or FashionSynth's shop.
+    """One split of an ADDE-layout dataset (docs/formats.md §5.6): Shopping100k's split files or FashionSynth's shop.
 
     Attributes
     ----------
@@ -754,7 +754,7 @@ class AddeSplit:
 
 
 def read_adde_split(root, split: str, meta=None) -> AddeSplit:
-    """Read one split of an ADDE-layout dataset folder (data-formats §5.6).
+    """Read one split of an ADDE-layout dataset folder (docs/formats.md §5.6).
 
     ``root`` holds ``imgs_<split>.txt``, ``labels_<split>.txt`` and ``attr_num.txt``; optionally ``meta.json``
     (attribute names, value names and, for FashionSynth's shop dataset, the ``GENERAL`` / ``SPECIAL`` groups of

@@ -2,10 +2,10 @@
 
 Three ways of turning single-attribute labels into ``(anchor, positive, negative, attribute)`` triplets:
 
-* :class:`AsenPPTripletSampler`: ASEN++ (reference-implementations §3 "TripletSampler"): attribute uniform, two
+* :class:`AsenPPTripletSampler`: ASEN++ (docs/implementations.md §3 "TripletSampler"): attribute uniform, two
   distinct values ``vp != vn`` uniform, anchor and positive two distinct images with ``vp``, negative an image
   with ``vn``.
-* :class:`AsenV1TripletSampler`: ASEN v1 (reference-implementations §2 "Triplet sampling (v1)"): attribute
+* :class:`AsenV1TripletSampler`: ASEN v1 (docs/implementations.md §2 "Triplet sampling (v1)"): attribute
   uniform, value uniform in ``[0, NUM)``, anchor and positive two distinct images with that value, negative an
   image (uniform over images) of the same attribute with another value.
 * :class:`Paper01TripletPool`: the fixed pool of paper 01, section "Datasets and Triplets Building": every
@@ -79,7 +79,7 @@ def _num_values(schema) -> tuple[tuple[str, ...], np.ndarray]:
 
 class LabelIndex:
     """Image ids grouped by (attribute, value), for vectorised sampling (the per-value image lists that the ASEN
-    samplers of reference-implementations §2/§3 build).
+    samplers of docs/implementations.md §2/§3 build).
 
     ``ids`` holds the unique image ids sorted by (attribute, value, id); the ids with attribute ``a`` and value
     ``v`` are ``ids[start[a, v] : start[a, v] + count[a, v]]``, and all ids of attribute ``a`` are the contiguous
@@ -220,7 +220,7 @@ def _pick_two_distinct(rng, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class AsenPPTripletSampler(_SamplerBase):
-    """ASEN++ triplet sampling (reference-implementations §3 "TripletSampler").
+    """ASEN++ triplet sampling (docs/implementations.md §3 "TripletSampler").
 
     Per triplet: attribute ``a`` uniform (over attributes that can give triplets); two distinct values
     ``vp != vn`` uniform among ``a``'s values; anchor and positive two distinct images with ``vp``; negative one
@@ -245,7 +245,7 @@ class AsenPPTripletSampler(_SamplerBase):
 
 
 class AsenV1TripletSampler(_SamplerBase):
-    """ASEN v1 triplet sampling (reference-implementations §2 "Triplet sampling (v1)").
+    """ASEN v1 triplet sampling (docs/implementations.md §2 "Triplet sampling (v1)").
 
     Per triplet: attribute ``a`` uniform; value ``v`` uniform in ``[0, NUM_a)`` (class-balanced, not frequency
     weighted); anchor and positive two distinct images with ``v``; negative uniform over the images of ``a`` with
@@ -379,7 +379,7 @@ class Paper01TripletPool(_SamplerBase):
 
 
 def check_triplets(triplets, labels) -> None:
-    """Check the triplet constraints of reference-implementations §2/§3 against ``labels`` ``(image id, attribute, value)``.
+    """Check the triplet constraints of docs/implementations.md §2/§3 against ``labels`` ``(image id, attribute, value)``.
 
     For every row ``(a, p, n, attr)``: the three images are labelled for ``attr``, ``a`` and ``p`` share a value,
     ``n`` has another value, and ``a != p``. Raises :class:`ValueError` naming the first bad row.

@@ -1,11 +1,11 @@
 """Notebook 00's experiments: the random baseline and the plain triplet network.
 
 ``random-baseline``
-    Random unit vectors as embeddings, scored with the ASEN protocol (evaluation-protocols §4.1). It is the
+    Random unit vectors as embeddings, scored with the ASEN protocol (docs/protocols.md §4.1). It is the
     floor every later table starts from: the paper's "Random baseline" row (ASEN slides, FashionAI table).
 ``triplet-baseline``
     The smallest real training run through every layer of fashionlab: a backbone, global average pooling and
-    a linear embedding (no attribute conditioning), ASEN-style triplets (reference-implementations §3), the
+    a linear embedding (no attribute conditioning), ASEN-style triplets (docs/implementations.md §3), the
     margin ranking loss max(0, m - s(a, p) + s(a, n)) on cosine similarities (m = 0.2), and the attribute-
     specific mAP. It is the paper's "Triplet network" row, and it calibrates FashionSynth: its mAP must land
     well between the random baseline and 100.
@@ -139,7 +139,7 @@ class TripletConfig:
     dim: int = 64
     width: int = 32  # SmallCNN width
     stage: str | None = None  # torchvision backbones: truncation stage
-    margin: float = 0.2  # ASEN/ASEN++ margin (reference-implementations §2, §3)
+    margin: float = 0.2  # ASEN/ASEN++ margin (docs/implementations.md §2, §3)
 
 
 TRIPLET_CONFIGS = {
@@ -178,7 +178,7 @@ def embed_split_items(model, images, split, device, batch: int = 256):
 
 
 def evaluate_map(model, images, split, device) -> dict:
-    """ASEN-protocol mAP (evaluation-protocols §4.1) of an attribute-unaware embedding on a split."""
+    """ASEN-protocol mAP (docs/protocols.md §4.1) of an attribute-unaware embedding on a split."""
     from ..metrics import attribute_map
 
     qe, ce = embed_split_items(model, images, split, device)

@@ -10,7 +10,7 @@
 ``retrieval`` (paper 01 Table II)
     SiaNet, TriNet, Att-TriNet, Att-TriNet+Reg, CSN (paper 01's modified CSN) and MTL Ret+Reg. Metrics:
     ``triplet accuracy`` on fixed test triplets (:class:`~fashionlab.datasets.Paper01TripletPool` over the test
-    split's annotated items, seed 0, evaluation-protocols §4.2 with the method's own similarity), ``R@5``,
+    split's annotated items, seed 0, docs/protocols.md §4.2 with the method's own similarity), ``R@5``,
     ``R@10``, ``R@20`` (hit rate averaged over dimensions, :func:`~fashionlab.metrics.recall_at_k`) and ``mAP``
     (ASEN protocol, §4.1), so later notebooks compare on the same yardstick.
 
@@ -591,7 +591,7 @@ def retrieval(mode: str, data: Path | None, seed: int, progress: bool = True) ->
              "of its dimension. +Reg: each network also has a multi-column head, alpha*CE + beta*triplet",
              "CSN: paper 01's modified CSN (learned masks, L1-normalised, masked embedding L2-normalised, inner "
              "product) with lambda1/lambda2; MTL Ret+Reg: the same plus the multi-column head, Eq. 6",
-             "epoch selected on validation triplet accuracy (evaluation-protocols §4.2)",
+             "epoch selected on validation triplet accuracy (docs/protocols.md §4.2)",
              "paper 01 gives Table II's numbers only in the table; the text states SiaNet's validation accuracy "
              "0.604 (the paper row); MTL Ret+Reg is said to be 'nearly 4%' above CSN"]
     notes += _common_notes(cfg, d, RETRIEVAL_METHODS, histories)

@@ -1,14 +1,14 @@
 """Notebook 03's experiment: ASEN, attribute-specific embeddings with attention (paper 03,
-``03_asen_attribute_specific_embedding_slides.txt``; ASEN++ = reference-implementations §3).
+``03_asen_attribute_specific_embedding_slides.txt``; ASEN++ = docs/implementations.md §3).
 
 ``asen`` (slides "Attribute-Specific Fashion Retrieval", FashionAI table; "Ablation Study")
     Methods ``Triplet``, ``CSN``, ``ASEN_g w/o ASA``, ``ASEN_g w/o ACA``, ``ASEN_g``, ``ASEN_l``, ``ASEN``, plus
     a ``Random baseline`` row (random unit vectors, the floor of every table). Metric ``mAP`` per attribute and
-    overall (the ASEN protocol, evaluation-protocols §4.1: each item embedded under its own listed attribute,
+    overall (the ASEN protocol, docs/protocols.md §4.1: each item embedded under its own listed attribute,
     overall weighted by queries) on the test split.
 
     * ``Triplet``: attribute-unaware triplet network: backbone → global average pooling → FC → L2 norm.
-    * ``CSN``: CSN's masks (learned, N(0.9, 0.7), ReLU; reference §6) over the same pooled embedding, as the ASEN
+    * ``CSN``: CSN's masks (learned, N(0.9, 0.7), ReLU; docs/implementations.md §6) over the same pooled embedding, as the ASEN
       code runs its CSN baseline (§2 "CSN baseline inside asen"): masked, then L2-normalised and compared by dot
       product, with CSN's regularisers (λ1 = 5e-3, λ2 = 5e-4).
       (:class:`~fashionlab.models.ConditionalSimilarityNet`'s ``variant="modified"`` computes exactly this: its
@@ -40,7 +40,7 @@ input); only ASEN's local branch looks at the high-resolution pixels.
 ``--data``/``$FASHIONLAB_FASHIONAI`` run it on a real FashionAI folder (no region ground truth there: the
 attention rows are skipped).
 
-Fairness: every method trains on the same triplets (ASEN++'s sampler, reference §3: an attribute, two values,
+Fairness: every method trains on the same triplets (ASEN++'s sampler, docs/implementations.md §3: an attribute, two values,
 anchor and positive of one, negative of the other; resampled every epoch from ``(seed, epoch)``), in the same
 order, with the same backbone family (SmallCNN, output stride 8 on a CPU), margin 0.2 on cosine similarity,
 the same optimiser and schedule for ``epochs`` epochs, and the same validation criterion (validation mAP, best
@@ -76,7 +76,7 @@ PAPER_DATASET = "FashionAI (real images, ASEN slides)"
 class AsenConfig:
     """Sizes and settings of the ``asen`` experiment per mode (the logic is the same in every mode).
 
-    Kept from the papers (reference §2, §3): margin 0.2 on cosine similarity, Adam, batches of triplets from
+    Kept from the papers (docs/implementations.md §2, §3): margin 0.2 on cosine similarity, Adam, batches of triplets from
     ASEN++'s sampler, ASA as a scaled dot product, ACA with reduction 2, a squared localisation box from the
     min-max normalised attention, stage-2 weights α = 1, β = 0.1, γ = 0.1 and learning rates local = stage 1's,
     global = a tenth of it, test mix β = 0.6. The localisation threshold is ASEN++'s default, 0.4, not the 0.1
@@ -282,9 +282,9 @@ def region_crop_images(images: TwoScaleImages, boxes, scale: float) -> TwoScaleI
 
 class AsenData:
     """One dataset folder in the ASEN split layout (slides "Experiment Setup": triplets sampled from the
-    training images, queries and candidates with annotations on the same attribute; data-formats §5.1): its
-    splits, :class:`TwoScaleImages` per split, ASEN++'s triplet sampler (reference §3 "TripletSampler") and,
-    for FashionSynth, the region ground truth (``ground_truth.jsonl``, DESIGN.md "FashionSynth")."""
+    training images, queries and candidates with annotations on the same attribute; docs/formats.md §5.1): its
+    splits, :class:`TwoScaleImages` per split, ASEN++'s triplet sampler (docs/implementations.md §3 "TripletSampler") and,
+    for FashionSynth, the region ground truth (``ground_truth.jsonl``, docs/architecture.md "FashionSynth")."""
 
     def __init__(self, root: Path, cfg: AsenConfig, seed: int, progress: bool = False):
         from ..datasets import AsenPPTripletSampler, read_asen_split
@@ -336,7 +336,7 @@ class AsenData:
 
     def train_batches(self, epoch: int) -> list[np.ndarray]:
         """The batches of ``(anchor, positive, negative, attribute)`` image ids of training epoch ``epoch``
-        (Algorithm 1's "sampled minibatch"; ASEN++ resamples the triplets every epoch, reference §3). A
+        (Algorithm 1's "sampled minibatch"; ASEN++ resamples the triplets every epoch, docs/implementations.md §3). A
         :meth:`focused` view keeps the triplets of its attributes (fewer batches per epoch)."""
         t = self._keep(self.sampler.triplets(epoch), 3)
         b = self.cfg.batch
@@ -367,7 +367,7 @@ def build_backbone(cfg: AsenConfig, local: bool = False):
     """The backbone of every method (``local=False``) or of ASEN's local branch (slides "Overview": a CNN
     feature map for the attention modules). SmallCNN with ``output_stride=8`` drops the stride of its last
     block, so a 48 px global view gives a 6 x 6 feature map (the role of ResNet-50's 14 x 14 after layer3 at
-    224 px, reference §2 "Backbone"); other names go to :func:`fashionlab.models.backbone` (cut at
+    224 px, docs/implementations.md §2 "Backbone"); other names go to :func:`fashionlab.models.backbone` (cut at
     ``cfg.stage``)."""
     from ..models import SmallCNN, backbone
 
@@ -424,7 +424,7 @@ def _whole_image_class():
 
 
 def build_asen(global_branch, cfg: AsenConfig, whole_image: bool = False):
-    """ASEN (ASEN++'s two branches, reference §3 "Model") around a trained stage-1 global branch (copied, so the
+    """ASEN (ASEN++'s two branches, docs/implementations.md §3 "Model") around a trained stage-1 global branch (copied, so the
     stage-1 model stays as it is). The local branch is a copy of the global branch (``local_init="global"``) or
     a fresh :class:`~fashionlab.models.ASENGlobal` on :func:`build_backbone` ``(local=True)``
     (``"scratch"``); either way it shares the global branch's attribute table. ``whole_image``: ASEN_full."""
@@ -446,7 +446,7 @@ def build_asen(global_branch, cfg: AsenConfig, whole_image: bool = False):
 def feature_fn(method: str, model, mix_beta: float = 0.6):
     """``(fn, hires)``: ``fn(lo, hi, attr)`` gives the ``(B, D)`` retrieval feature of ``method`` (the item
     embedded under attribute ``attr``; ``Triplet`` ignores it), ``hires`` whether it needs the high-resolution
-    images. ASEN: :func:`~fashionlab.models.combined_feature` of both branches (reference §3 "Test feature");
+    images. ASEN: :func:`~fashionlab.models.combined_feature` of both branches (docs/implementations.md §3 "Test feature");
     ``ASEN_l``/``ASEN_l (whole image)``: the local branch alone; ``ASEN_g after stage 2``: the global one."""
     if method == "Triplet":
         return (lambda lo, hi, a: model(lo)), False
@@ -494,7 +494,7 @@ def embed_items(method: str, model, data: AsenData, split: str, items: np.ndarra
 
 
 def evaluate_map(method: str, model, data: AsenData, split: str, dev, mix_beta: float | None = None) -> dict:
-    """ASEN-protocol mAP (evaluation-protocols §4.1) of ``method``'s feature on ``split``: each query and
+    """ASEN-protocol mAP (docs/protocols.md §4.1) of ``method``'s feature on ``split``: each query and
     candidate embedded under its own listed attribute, ranked by dot product within the attribute."""
     from ..metrics import attribute_map
 
@@ -675,7 +675,7 @@ def train_single(method: str, data: AsenData, seed: int = 0, progress: bool = Fa
 
 
 def train_asen(global_branch, data: AsenData, seed: int = 0, progress: bool = False, whole_image: bool = False):
-    """Stage 2 of Algorithm 1 (slides "Localization and Training"; reference §3 "Training"): from the trained
+    """Stage 2 of Algorithm 1 (slides "Localization and Training"; docs/implementations.md §3 "Training"): from the trained
     stage-1 global branch, train both branches with ``α L_g + β L_l + γ L_a`` (local branch at ``lr``, global
     branch and the shared attribute table at a tenth of it) for ``cfg.stage2_epochs`` epochs on fresh triplets
     (the epochs after stage 1's), keeping the epoch with the best validation mAP of the combined feature.
@@ -834,7 +834,7 @@ def _notes(cfg: AsenConfig, data: AsenData, histories: dict, attention: dict, st
         f"bounding box squared); test feature [sqrt(b) g, sqrt(1-b) l] with b = {cfg.mix_beta}; ASEN_l = the "
         "local branch alone; 'ASEN_g after stage 2' = the global branch alone (the control for ASEN's extra "
         "epochs)",
-        "mAP: ASEN protocol (evaluation-protocols §4.1), test split, overall weighted by queries; Random baseline: "
+        "mAP: ASEN protocol (docs/protocols.md §4.1), test split, overall weighted by queries; Random baseline: "
         "random unit vectors",
         "paper rows: the slides' FashionAI table ('Triplet' is its 'Triplet network') and ablation tables, on real "
         "FashionAI (ResNet-50 / ResNet-34 ImageNet backbones, 224 px); the ablation table repeats ASEN_g with "

@@ -39,7 +39,7 @@ Data: FashionSynth's ``shop`` preset (:mod:`fashionlab.synth.shop`) with a desig
 exist), rendered at ``image_size`` (where jump detection runs) and seen by the networks at ``input_size``.
 Attributes that do not apply (a skirt's collar) count as one more value, "n/a", when matching; they are not
 trained on. ``--data`` runs on a real ADDE-layout folder (Shopping100k's split files with its images; not
-public, data-formats §5.6): no ground truth there, so the case target is jump detection's rule and the part
+public, docs/formats.md §5.6): no ground truth there, so the case target is jump detection's rule and the part
 rows are skipped.
 """
 from __future__ import annotations
@@ -277,7 +277,7 @@ def shop_data(cfg: PartSearchConfig, data: Path | None, seed: int, progress: boo
     if data is not None:
         if not Path(data).is_dir():
             raise FileNotFoundError(f"--data {data}: not a folder. Expected an ADDE-layout dataset (imgs_train.txt, "
-                                    "labels_train.txt, attr_num.txt, ... and the images; data-formats §5.6)")
+                                    "labels_train.txt, attr_num.txt, ... and the images; docs/formats.md §5.6)")
         return Path(data), f"ADDE-layout folder {Path(data).name}"
     from ..synth.shop import ensure_shop
 

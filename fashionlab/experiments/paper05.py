@@ -175,7 +175,7 @@ def multilabel_data(cfg: M3Config, data: Path | None, seed: int, progress: bool 
     """The multi-label dataset: ``data`` (a folder with DeepFashion's ``Anno/`` list files and the ASEN-style
     split files beside them) or FashionSynth's multi-label preset (``cfg.num_images`` images at
     ``cfg.image_size`` px). Multi-label truth from ``list_attr_img.txt`` (1 = positive; 0 and -1 = not, as
-    mmfashion, evaluation-protocols §4.3), roles (train / query / candidate) from the split files."""
+    mmfashion, docs/protocols.md §4.3), roles (train / query / candidate) from the split files."""
     from ..datasets import read_asen_split, read_deepfashion
 
     if data is None:

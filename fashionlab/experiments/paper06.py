@@ -30,7 +30,7 @@
       detector's; ``retention`` is the share of garments matched, §5.2.2's "retention rate"):
       ``top-1/3/5 category``; ``recall@3/5 attributes`` (the conventional per-attribute recall of the top-k
       attributes of each item, and the ``altered`` mmfashion variant over the 50 best attributes,
-      evaluation-protocols §4.3, :func:`fashionlab.metrics.attribute_recall_at_k`); ``hierarchy violations``
+      docs/protocols.md §4.3, :func:`fashionlab.metrics.attribute_recall_at_k`); ``hierarchy violations``
       (beyond the paper: percent of the predicted attributes that cannot apply to the predicted category,
       :func:`fashionlab.metrics.hierarchy_violations`; the predictions are each item's top-3 attributes, those
       recall@3 counts, and in a second row the attributes with sigmoid >= 0.5, which are few: most garments
@@ -587,7 +587,7 @@ def method_outputs(method: str, models: dict, crops: dict) -> dict:
 
 def evaluate_method(logits: dict, crops: dict, data: HLSData, cfg: HLSConfig) -> dict:
     """The stage-2 metrics of one method on one test set, in percent: top-1/3/5 category (§4.2), conventional and
-    altered recall@3/5 of the attributes (evaluation-protocols §4.3), hierarchy violations of the predicted
+    altered recall@3/5 of the attributes (docs/protocols.md §4.3), hierarchy violations of the predicted
     attributes (sigmoid >= ``cfg.threshold``) against the predicted category, and its share of items."""
     from ..metrics import attribute_recall_at_k, hierarchy_violations, topk_accuracy
 

@@ -1,8 +1,8 @@
-"""The experiment registry: one experiment, two front doors (DESIGN.md, principle 3).
+"""The experiment registry: one experiment, two front doors (docs/architecture.md, principle 3).
 
 Each notebook's experiment is one function registered here by name. The notebook calls :func:`run` to show
 the results; the command line runs the same function (``fashionlab reproduce NAME``). Both write
-``NAME.json`` and ``NAME.md`` with the schema of DESIGN.md ("Results file"):
+``NAME.json`` and ``NAME.md`` with the schema of docs/architecture.md ("Results file"):
 
 ``{"experiment", "mode", "seed", "device", "seconds", "dataset", "rows": [...], "paper_rows": [...]}``,
 each row ``{"method", "metric", "value"}`` plus ``"attribute"`` where the number is per attribute; values

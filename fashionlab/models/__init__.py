@@ -1,4 +1,4 @@
-"""Models of fashionlab, one module per idea (DESIGN.md principle 1).
+"""Models of fashionlab, one module per idea (docs/architecture.md principle 1).
 
 ``backbones``: feature-map extractors truncated where the papers truncate them (ResNet-18/34/50 after
 layer3, VGG16 before pool5, AlexNet after pool5), :class:`SmallCNN` for quick runs on a CPU, and

@@ -2,7 +2,7 @@
 
 Sources: paper 03 (``03_asen_attribute_specific_embedding_slides.txt``), slides "Attribute-aware Spatial
 Attention", "Attribute-aware Channel Attention", "Localization and Training" (Algorithm 1, triplet ranking,
-global-local alignment); ``reference-implementations.md`` §2 (Maryeon/asen: ``ASENet`` and ``ASENet_V2``)
+global-local alignment); docs/implementations.md §2 (Maryeon/asen: ``ASENet`` and ``ASENet_V2``)
 and §3 (Maryeon/asenpp: the two-branch model, localisation, losses, training).
 
 One network serves every attribute ``a``: the attribute picks *where* to look (ASA, a softmax over the
@@ -71,7 +71,7 @@ class SpatialAttentionOutput(NamedTuple):
 
 class SpatialAttention(nn.Module):
     """Attribute-aware spatial attention, ASA (ASEN slides "Attribute-aware Spatial Attention"; ASEN++ §III
-    uses the same module in both branches, reference §3 "Model"):
+    uses the same module in both branches, docs/implementations.md §3 "Model"):
 
     * ``p(x) = tanh(Conv1x1(x))``: the ``(B, C, H, W)`` map projected to ``c'`` channels;
     * ``p(a) = tanh(W_s a)``: the condition vector projected to ``c'``, broadcast over the locations;
@@ -127,7 +127,7 @@ class SpatialAttention(nn.Module):
 
 class ChannelAttention(nn.Module):
     """Attribute-aware channel attention, ACA (ASEN slides "Attribute-aware Channel Attention", an
-    attribute-guided squeeze-and-excitation; the same in ASEN++, reference §3 "Model"):
+    attribute-guided squeeze-and-excitation; the same in ASEN++, docs/implementations.md §3 "Model"):
 
     * ``q(a) = act(W_c a)``: the condition projected to ``cond_hidden`` (default ``cond_dim``, as in
       ``ASENet_V2`` and ASEN++); ``act`` is ``tanh`` in the paper's equation (``cond_activation="tanh"``,
@@ -186,7 +186,7 @@ class ASENOutput(NamedTuple):
 
 class ASENGlobal(nn.Module):
     """ASEN_g, the global branch of ASEN (slides "Overview", "Attention Mechanism"; ASEN++'s global branch,
-    reference §3 "Model"): ``backbone`` feature map → ASA → ACA → embedding.
+    docs/implementations.md §3 "Model"): ``backbone`` feature map → ASA → ACA → embedding.
 
     ``backbone``: any module returning ``(B, C, H, W)`` (``backbone("resnet50")``, cut after layer3, in the
     papers; :class:`~fashionlab.models.SmallCNN` on a CPU); ``in_channels`` defaults to its
@@ -292,7 +292,7 @@ class ASENGlobal(nn.Module):
 # ----------------------------------------------------------------------------------------------------------
 def attention_box(att_map: torch.Tensor, threshold: float = 0.1, image_size=None, work_size=None,
                   square: bool = True) -> torch.Tensor:
-    """Weakly supervised localisation of ASEN++ (slides "Weakly-supervised Localization"; reference §3
+    """Weakly supervised localisation of ASEN++ (slides "Weakly-supervised Localization"; docs/implementations.md §3
     "Local branch", Maryeon/asenpp ``LocalTransform``): one box per attention map.
 
     1. ``work_size`` given: the map is first resized bilinearly to it (ASEN++ resizes its 14x14 map to the
@@ -349,7 +349,7 @@ def attention_box(att_map: torch.Tensor, threshold: float = 0.1, image_size=None
 
 def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size=112, sampling_ratio: int = -1) -> torch.Tensor:
     """Cut box ``i`` out of image ``i`` and resize it to ``out_size`` (ASEN++'s local-branch input, 112 px,
-    reference §3), with ``torchvision.ops.roi_align`` on the (high-resolution) image batch.
+    docs/implementations.md §3), with ``torchvision.ops.roi_align`` on the (high-resolution) image batch.
 
     ``images``: ``(B, 3, H, W)`` float; ``boxes``: ``(B, 4)`` ``(x1, y1, x2, y2)`` in pixels of ``images``
     (pixel ``i`` covers ``[i, i + 1)``, as :func:`attention_box` returns them). ``aligned=True`` so pixel
@@ -373,7 +373,7 @@ def crop_and_resize(images: torch.Tensor, boxes: torch.Tensor, out_size=112, sam
 def cosine_triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float = 0.2,
                         reduction: str = "mean") -> torch.Tensor:
     """Triplet ranking loss on cosine similarity (slides "Triplet ranking based metric learning";
-    ASEN++ ``MarginRankingLoss(0.2)`` on ``(cos(a, p), cos(a, n))``, reference §3 "Losses"):
+    ASEN++ ``MarginRankingLoss(0.2)`` on ``(cos(a, p), cos(a, n))``, docs/implementations.md §3 "Losses"):
     ``max(0, m - cos(a, p) + cos(a, n))``, via :func:`~fashionlab.losses.triplet_ranking_loss`."""
     return triplet_ranking_loss(F.cosine_similarity(anchor, positive, dim=1),
                                 F.cosine_similarity(anchor, negative, dim=1), margin=margin, reduction=reduction)
@@ -382,12 +382,12 @@ def cosine_triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: 
 def alignment_loss(g: torch.Tensor, l: torch.Tensor) -> torch.Tensor:
     """Global-local alignment of ASEN++ (slides "Global local alignment"): ``mean_batch(1 - cos(g, l))``,
     0 for parallel and 2 for opposite embeddings. Clamped at 0 as in ASEN++'s code (``max(0, 1 - cos)``,
-    reference §3), which only removes rounding below zero."""
+    docs/implementations.md §3), which only removes rounding below zero."""
     return (1.0 - F.cosine_similarity(g, l, dim=1)).clamp_min(0).mean()
 
 
 def combined_feature(g: torch.Tensor, l: torch.Tensor, beta: float = 0.6) -> torch.Tensor:
-    """ASEN++'s test feature (reference §3 "Test feature"): ``[√β · g/||g||, √(1-β) · l/||l||]``, each branch
+    """ASEN++'s test feature (docs/implementations.md §3 "Test feature"): ``[√β · g/||g||, √(1-β) · l/||l||]``, each branch
     L2-normalised first, β = 0.6, so ``<f(u), f(v)> = β cos_g + (1-β) cos_l`` and ``||f|| = 1``. (This β is the
     test-time mix, not the local-loss weight of :func:`asenpp_loss`.)"""
     return torch.cat([math.sqrt(beta) * F.normalize(g, dim=1), math.sqrt(1.0 - beta) * F.normalize(l, dim=1)], dim=1)
@@ -410,7 +410,7 @@ def asenpp_loss(g: Sequence[torch.Tensor], l: Sequence[torch.Tensor], alpha: flo
     ``g``, ``l``: the global and local embeddings of (anchor, positive, negative), three ``(B, D)`` each.
     ``L_g``, ``L_l``: :func:`cosine_triplet_loss` (margin 0.2). ``L_a``: :func:`alignment_loss` of each of
     the three images, **summed** over anchor, positive and negative, as ASEN++'s trainer does. Defaults: the
-    stage-2 configs of ASEN++ (reference §3 "Losses"; ``GLOBAL_WEIGHT`` 1, ``LOCAL_WEIGHT`` 0.1,
+    stage-2 configs of ASEN++ (docs/implementations.md §3 "Losses"; ``GLOBAL_WEIGHT`` 1, ``LOCAL_WEIGHT`` 0.1,
     ``ALIGN_WEIGHT`` 0.1). Stage 1 is ``cosine_triplet_loss(*g)`` alone.
     """
     if len(g) != 3 or len(l) != 3:
@@ -437,7 +437,7 @@ class ASENPPOutput(NamedTuple):
 
 
 class ASENPlusPlus(nn.Module):
-    """ASEN++ (Dong et al., TIP 2021; the slides' "ASEN" with two branches; reference §3 "Model"): a global
+    """ASEN++ (Dong et al., TIP 2021; the slides' "ASEN" with two branches; docs/implementations.md §3 "Model"): a global
     branch on the whole image and a local branch on the region its attention points to.
 
     ``forward(x, attr, x_hr=None)``: the global branch embeds ``x`` (224 px in the paper); its attention map,
@@ -495,7 +495,7 @@ class ASENPlusPlus(nn.Module):
         return combined_feature(out.global_embedding, out.local_embedding, self.beta if beta is None else beta)
 
     def param_groups(self, lr_local: float = 1e-4, lr_global: float = 1e-5) -> list[dict]:
-        """Stage-2 optimiser groups (reference §3 "Training"): the local branch's own parameters at
+        """Stage-2 optimiser groups (docs/implementations.md §3 "Training"): the local branch's own parameters at
         ``lr_local``; the global branch, with the shared attribute table, at ``lr_global``."""
         glob = [p for p in self.global_branch.parameters() if p.requires_grad]
         seen = {id(p) for p in glob}

@@ -15,7 +15,7 @@ name              default stage              used by                            
 ================  =========================  ==========================================  ========================
 
 ``vgg16_bn`` is offered beside ``vgg16`` because plain VGG trains poorly from scratch, which is what every
-mode without downloaded weights does. Which backbone a mode uses is the experiment's choice (DESIGN.md
+mode without downloaded weights does. Which backbone a mode uses is the experiment's choice (docs/architecture.md
 principle 4: the mode changes sizes, never the logic); ``full`` mode on a GPU uses the papers' ones.
 
 Weights: ``pretrained=False`` (the default) builds torchvision's architecture with ``weights=None``.
@@ -130,7 +130,7 @@ def output_size(model: nn.Module, input_size: int | tuple[int, int]) -> tuple[in
     Computed by arithmetic over the layers (no forward pass) for the backbones of this module; for other
     layer types a forward pass of one blank image in ``eval`` mode (``model`` is left as it was) gives
     the answer. E.g. ``output_size(backbone("resnet50"), 224) == (14, 14)``. Heads size themselves with it,
-    so one model definition serves every mode's image size (DESIGN.md principle 4).
+    so one model definition serves every mode's image size (docs/architecture.md principle 4).
     """
     size = _pair(input_size)
     got = _analytic_size(model, size)
@@ -159,7 +159,7 @@ class Backbone(nn.Sequential):
     downsampling, so ``h ≈ H / stride``). ``output_size(input_size)`` gives ``(h, w)`` exactly and
     ``output_shape(input_size)`` gives ``(C, h, w)``. Layer names follow torchvision's (``conv1``,
     ``layer3``, ...; ``features.0`` ... for VGG/AlexNet), so ImageNet state dicts load into the prefix.
-    Plain PyTorch layers: it runs on whatever device it is moved to (DESIGN.md principle 5).
+    Plain PyTorch layers: it runs on whatever device it is moved to (docs/architecture.md principle 5).
     """
 
     def __init__(self, layers: "OrderedDict[str, nn.Module]", out_channels: int, name: str, stage: str | None,
@@ -197,7 +197,7 @@ def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
 
 
 class SmallCNN(Backbone):
-    """A five-block conv-BN-ReLU network for ``quick`` and ``default`` modes (DESIGN.md principle 4).
+    """A five-block conv-BN-ReLU network for ``quick`` and ``default`` modes (docs/architecture.md principle 4).
 
     Blocks have widths ``w, 2w, 2w, 4w, 4w`` and strides ``2, 2, 1, 2, 2``: total stride 16, so 64, 96 and
     128 px inputs give 4x4, 6x6 and 8x8 maps, the same role as ResNet-50's 14x14 map at 224 px. With the
@@ -268,7 +268,7 @@ def pretrained_weights_candidates(name: str) -> list[tuple[str, str]]:
 
     File names are taken from the URLs of torchvision's ``Weights`` enums, e.g. ``("IMAGENET1K_V1",
     "resnet50-0676ba61.pth")``, so they match what ``torch.hub`` would have cached. For ResNet-50 the
-    papers' original weights (V1) come first (reference-implementations §2, §3).
+    papers' original weights (V1) come first (docs/implementations.md §2, §3).
     """
     key = _canonical(name)
     if key not in _WEIGHTS:
@@ -285,7 +285,7 @@ def pretrained_weights_file(name: str, which: str | None = None) -> Path:
 
     ``which`` picks a torchvision weights version (e.g. ``"IMAGENET1K_V2"``); default: the preferred one.
     Set ``TORCH_HOME`` (or call ``torch.hub.set_dir``) to move the folder. Nothing is downloaded at run
-    time (DESIGN.md: data and weights are never fetched by the code); ``full`` mode tells the user where to
+    time (docs/architecture.md: data and weights are never fetched by the code); ``full`` mode tells the user where to
     put the file instead.
     """
     cands = pretrained_weights_candidates(name)
@@ -354,7 +354,7 @@ def backbone(name: str, stage: str | None = None, pretrained: bool | str = False
     ``conv5`` after each ReLU, default ``features`` = after pool5, paper 04); ``smallcnn`` (keyword
     ``width``, see :class:`SmallCNN`). ``pretrained=True`` (or a weights version such as
     ``"IMAGENET1K_V2"``) loads torchvision's ImageNet file from ``weights_path`` (file or folder) or the
-    torch hub cache and never downloads (module docstring). Implements DESIGN.md principles 4 and 5:
+    torch hub cache and never downloads (module docstring). Implements docs/architecture.md principles 4 and 5:
     the same factory serves every mode, and the result runs on any device.
     """
     key = _canonical(name)

@@ -2,7 +2,7 @@
 
 Sources: paper 01 (``01_multicolumn_recognition_and_retrieval.txt``), sections "CSN" (Eq. 3-5) and the
 paragraph after Eq. 5 (the modifications), "Training Details" (embedding 64, margin h = 0.3, λ1 = 5e-3,
-λ2 = 5e-4, masks initialised N(0.9, 0.7)); the original code, ``reference-implementations.md`` §6.
+λ2 = 5e-4, masks initialised N(0.9, 0.7)); the original code, docs/implementations.md §6.
 
 One embedding ``f(x)`` in R^d is shared by every condition (attribute dimension) ``t``; a mask ``m_t`` in R^d
 selects the part of it that matters for ``t``:
@@ -91,7 +91,7 @@ class CSNTripletOutput(NamedTuple):
 
 
 class ConditionalSimilarityNet(nn.Module):
-    """CSN (Veit et al. 2017; reference-implementations §6) and paper 01's modified CSN (Eq. 3-5 and the
+    """CSN (Veit et al. 2017; docs/implementations.md §6) and paper 01's modified CSN (Eq. 3-5 and the
     paragraph after them). See the module docstring for the masks and the two variants.
 
     ``embedding_net``: maps images to ``(B, dim)`` unmasked embeddings ``f(x)``; it should *not* normalise them

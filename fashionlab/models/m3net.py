@@ -3,7 +3,7 @@ Analysis"): attribute-specific and class-specific representations with a multi-g
 
 Source: paper 05 (``05_m3net_attribute_class_duet.txt``), §3.1 (Algorithms 1-2, Eq. 1-6), §3.2 (Eq. 7-11) and
 §4.2 (ablations ``M3-Net_a`` / ``M3-Net_c``, retrieval "prioritized in the class-specific embedding space,
-followed by retrieval in the attribute-specific embedding space"). No public code exists (reference §8).
+followed by retrieval in the attribute-specific embedding space"). No public code exists (docs/implementations.md §8).
 
 A fashion image has attributes ``A_n`` (texture, shape, ...) and each attribute classes ``C_{m_n}`` (striped,
 floral, ...), several of which can hold at once. M3-Net refines one backbone map ``ψ`` in two steps:

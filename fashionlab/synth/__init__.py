@@ -1,11 +1,11 @@
-"""FashionSynth: fashionlab's procedural garment renderer with exact ground truth (DESIGN.md, "FashionSynth").
+"""FashionSynth: fashionlab's procedural garment renderer with exact ground truth (docs/architecture.md, "FashionSynth").
 
 FashionSynth is our own generator, not taken from a paper. :mod:`~fashionlab.synth.garments` builds and renders
 garments (:func:`sample_garment`, :func:`set_value`, :func:`render`, :class:`RenderConfig`, ``PRESETS``);
-:mod:`~fashionlab.synth.fashionai` writes datasets in the real FashionAI / ASEN formats (data-formats §5.1,
+:mod:`~fashionlab.synth.fashionai` writes datasets in the real FashionAI / ASEN formats (docs/formats.md §5.1,
 §5.2) with a full ground-truth file beside them (:func:`generate_fashionai`, :func:`ensure_fashionai`,
 :func:`load_ground_truth`); :mod:`~fashionlab.synth.shop` writes paper 04's Shopping100k stand-in (single
-clean garments with general and special attributes and part boxes, in the ADDE layout of data-formats §5.6:
+clean garments with general and special attributes and part boxes, in the ADDE layout of docs/formats.md §5.6:
 :func:`generate_shop`, :func:`ensure_shop`, :func:`load_shop_ground_truth`); :mod:`~fashionlab.synth.outfit` writes paper 06's outfit scenes (one mannequin in 2-4 garments, a box per
 object, object types / categories / attributes) in the DeepFashion2 and COCO detection formats with square
 stage-2 crops in the DeepFashion list files (:func:`generate_outfits`, :func:`ensure_outfits`,

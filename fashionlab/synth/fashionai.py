@@ -1,18 +1,18 @@
 """Write FashionSynth datasets in the real FashionAI and ASEN formats, with the full ground truth beside them.
 
-FashionSynth is fashionlab's own generator (DESIGN.md, "FashionSynth"; principle 2: synthetic data speaks the
+FashionSynth is fashionlab's own generator (docs/architecture.md, "FashionSynth"; docs/architecture.md, principle 2: synthetic data speaks the
 real formats). :func:`generate_fashionai` renders ``num_images`` garments and writes, into one folder:
 
 ``Images/<attribute>_labels/<32 hex>.jpg``
     the images (JPEG quality 95), in the folder of the attribute they are annotated under, like the
     FashionAI archives. The name is the MD5 of ``"fashionsynth-v1:<seed>:<index>"``.
 ``Annotations/label.csv``
-    FashionAI's original label file (data-formats §5.2): no header, one row per image in index order,
+    FashionAI's original label file (docs/formats.md §5.2): no header, one row per image in index order,
     ``Images/<attr>_labels/<name>.jpg,<attr>_labels,<one char per value>`` with exactly one ``y``, ``n``
     elsewhere and sometimes an ``m`` ("maybe") on a plausible neighbouring value: the adjacent length when the
     drawn length lies in the outer tenth of its band, or (3% of detail rows) a similar shape (``MAYBE``).
 ``filenames_*.txt``, ``label_train.txt``, ``query_*.txt``, ``candidate_*.txt``, ``meta.json``
-    the ASEN split files (data-formats §5.1). Paths are relative to the dataset folder; ids are line numbers
+    the ASEN split files (docs/formats.md §5.1). Paths are relative to the dataset folder; ids are line numbers
     in ``filenames_<split>.txt``; ``label_train.txt`` and the query/candidate files hold
     ``<id> <attribute idx> <value idx>``. Queries and candidates are disjoint images (about 20% / 80% of a
     split; queries listed in shuffled order, candidates in id order, as in the real files); ``meta.json`` is
@@ -66,7 +66,7 @@ __all__ = ["VERSION", "ATTRIBUTE_SHARES", "MAYBE", "plan_splits", "image_name", 
 VERSION = "1.2"
 SPLITS = ("train", "valid", "test")
 #: Relative share of each attribute among the annotated images: the per-attribute query counts of the real
-#: FashionAI valid split (data-formats §5.1).
+#: FashionAI valid split (docs/formats.md §5.1).
 ATTRIBUTE_SHARES = dict(zip(ATTRIBUTES, (439, 596, 515, 419, 356, 330, 668, 277)))
 #: Similar detail values that label.csv may mark ``m`` ("maybe") beside the ``y``.
 MAYBE = {
@@ -284,9 +284,9 @@ def _prepare_folder(out: Path) -> None:
 def generate_fashionai(out_dir, num_images: int, seed: int = 0, image_size: int | None = None,
                        config: RenderConfig | str | None = None, progress: bool = True, workers: int = 1,
                        split=(0.8, 0.1, 0.1), query_fraction: float = 0.2) -> dict:
-    """Render a FashionSynth dataset in the FashionAI / ASEN formats (data-formats §5.1, §5.2) into ``out_dir``.
+    """Render a FashionSynth dataset in the FashionAI / ASEN formats (docs/formats.md §5.1, §5.2) into ``out_dir``.
 
-    FashionSynth is our own generator (DESIGN.md, "FashionSynth"); the layout and the ground-truth schema are
+    FashionSynth is our own generator (docs/architecture.md, "FashionSynth"); the layout and the ground-truth schema are
     in the module docstring and ``data/README.md``. A previous FashionSynth dataset in ``out_dir`` is replaced
     (its own files only); a non-empty folder that is not one is refused. ``config`` is a
     :class:`RenderConfig`, a preset name ("wild", "clean") or None for "wild"; ``image_size`` (default: the

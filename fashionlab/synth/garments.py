@@ -1,7 +1,7 @@
 """FashionSynth v1: procedural front-facing garments on a mannequin, with exact ground truth.
 
-FashionSynth is fashionlab's own generator (DESIGN.md, "FashionSynth"); no paper describes it. It draws one
-garment per image, in the attribute taxonomy of FashionAI (:data:`fashionlab.taxonomy.FASHIONAI`, data-formats
+FashionSynth is fashionlab's own generator (docs/architecture.md, "FashionSynth"); no paper describes it. It draws one
+garment per image, in the attribute taxonomy of FashionAI (:data:`fashionlab.taxonomy.FASHIONAI`, docs/formats.md
 §5.2: eight dimensions, value 0 = "Invisible"), and returns, besides the pixels, the value of *every* attribute,
 the garment box and the box of the region where each attribute lives.
 
@@ -471,7 +471,7 @@ def _sample_appearance(app: np.random.Generator) -> dict:
 
 def sample_garment(rng=None, category: str | None = None, attribute: str | int | None = None,
                    value: int | None = None) -> GarmentSpec:
-    """Draw a random garment (FashionSynth, our own generator; DESIGN.md "FashionSynth").
+    """Draw a random garment (FashionSynth, our own generator; docs/architecture.md "FashionSynth").
 
     ``rng`` is a ``numpy.random.Generator`` (or a seed). Optionally force the ``category`` and/or one
     ``attribute`` (name, name with ``_labels`` or index) to ``value``; ``value=0`` asks for a garment on which
@@ -1018,7 +1018,7 @@ def _box_px(point_lists, S, pad):
 
 
 def render(spec: GarmentSpec, config: RenderConfig | None = None, rng=None, as_pil: bool = False):
-    """Render one garment (FashionSynth v1, our own generator; DESIGN.md "FashionSynth").
+    """Render one garment (FashionSynth v1, our own generator; docs/architecture.md "FashionSynth").
 
     Returns ``(image, ground_truth)``: a uint8 ``(H, W, 3)`` array (a PIL image with ``as_pil=True``) and the
     ground-truth dict described in the module docstring. ``config`` defaults to the "wild" preset. Layout,

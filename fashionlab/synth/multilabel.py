@@ -5,8 +5,8 @@ Paper 05 (M3-Net, §1, §3.1, §4.1) works on DeepFashion's coarse attribute ben
 classes of one group at once ("fit" and "flare" under "shape", Fig. 1). This module writes FashionSynth's
 stand-in for it: every image is one FashionSynth garment (:mod:`fashionlab.synth.garments`, our own generator,
 not the paper's data) labelled with the classes of three of DeepFashion's five groups, in DeepFashion's Category
-& Attribute Prediction list files (data-formats §5.3) and in the ASEN split files of ASEN's DeepFashion copy
-(data-formats §5.1), with the full ground truth beside them.
+& Attribute Prediction list files (docs/formats.md §5.3) and in the ASEN split files of ASEN's DeepFashion copy
+(docs/formats.md §5.1), with the full ground truth beside them.
 
 Groups and classes (:data:`MULTILABEL_SCHEMA`, :data:`ATTR_CLOTH`)
 -----------------------------------------------------------------
@@ -67,7 +67,7 @@ independent *facets* of the garment, so that a garment has several classes of on
 Class names contain spaces, like DeepFashion's. ``list_attr_cloth.txt`` lists them in alphabetical order (as
 the real file does), so the groups are interleaved; the *global id* of a class is its 0-based line there, and
 its *value index* in the ASEN files is the rank of its global id among the global ids of its group (the rule
-data-formats §5.1 verified on the real files), i.e. its position in ``MULTILABEL_SCHEMA.values[group]``.
+docs/formats.md §5.1 verified on the real files), i.e. its position in ``MULTILABEL_SCHEMA.values[group]``.
 
 Region ground truth (``class_regions``)
 ---------------------------------------
@@ -94,7 +94,7 @@ Files (:func:`generate_multilabel`; text files UTF-8, LF unless said otherwise)
     index + 1 (unique over the dataset).
 ``Anno/list_attr_cloth.txt``, ``Anno/list_attr_img.txt``, ``Anno/list_category_cloth.txt``,
 ``Anno/list_category_img.txt``, ``Anno/list_bbox.txt``, ``Eval/list_eval_partition.txt``
-    DeepFashion's list files (data-formats §5.3): line 1 the count, line 2 the column header (exactly as §5.3
+    DeepFashion's list files (docs/formats.md §5.3): line 1 the count, line 2 the column header (exactly as §5.3
     spells it), then one line per entry with fields separated by runs of spaces. Names are padded to align the
     next column as in the real files: image names to 71 characters (the real files' column; the longest name
     plus one if that is longer), attribute names to 29, category names to 15 (at least two spaces follow). ``list_attr_cloth``: ``<name>  <type>`` (type = the last token; every class name is
@@ -107,7 +107,7 @@ Files (:func:`generate_multilabel`; text files UTF-8, LF unless said otherwise)
     splits are interleaved, as in the real partition.
 ``filenames_{train,valid,test}.txt``, ``label_train.txt``, ``query_{valid,test}.txt``,
 ``candidate_{valid,test}.txt``, ``label_{valid,test}.txt``, ``meta.json``
-    the ASEN split of the same images (data-formats §5.1, DeepFashion variant); ASEN's "valid" is the
+    the ASEN split of the same images (docs/formats.md §5.1, DeepFashion variant); ASEN's "valid" is the
     partition's "val". ``filenames_<split>.txt`` holds paths relative to the folder (``img/...``); in valid and
     test the candidates come first, then the queries (each in index order), as in ASEN's DeepFashion files;
     ``query_`` and ``candidate_`` files list ``<id> <attr> <value>`` in id order, one line per image, with one
@@ -180,7 +180,7 @@ ASEN_SPLITS: dict[str, str] = {"train": "train", "val": "valid", "test": "test"}
 
 #: The attribute groups, in ``meta.json`` order (ASEN attribute index = position).
 GROUPS: tuple[str, ...] = ("texture", "shape", "part")
-#: DeepFashion's type number of each group (list_attr_cloth's type column; data-formats §5.3).
+#: DeepFashion's type number of each group (list_attr_cloth's type column; docs/formats.md §5.3).
 GROUP_TYPES: dict[str, int] = {"texture": 1, "shape": 3, "part": 4}
 #: All five DeepFashion types (fabric and style have no class here).
 DEEPFASHION_TYPES: dict[int, str] = {1: "texture", 2: "fabric", 3: "shape", 4: "part", 5: "style"}
@@ -597,7 +597,7 @@ def generate_multilabel(out_dir, num_images: int, seed: int = 0, image_size: int
                                        workers=workers, progress=progress, label="FashionSynth multilabel",
                                        t_start=t_start)
 
-    # --- DeepFashion list files (data-formats §5.3), global index order
+    # --- DeepFashion list files (docs/formats.md §5.3), global index order
     write_lines(out / "Anno" / "list_attr_cloth.txt",
                 [str(len(ATTR_CLOTH)), "attribute_name  attribute_type"] +
                 [n.ljust(max(_ATTR_WIDTH, len(n) + 2)) + str(t) for n, t in ATTR_CLOTH])
@@ -613,7 +613,7 @@ def generate_multilabel(out_dir, num_images: int, seed: int = 0, image_size: int
     _list_file(out / "Eval" / "list_eval_partition.txt", "image_name  evaluation_status",
                ((r["name"], r["split"]) for r in records))
 
-    # --- ASEN split files (data-formats §5.1, DeepFashion variant)
+    # --- ASEN split files (docs/formats.md §5.1, DeepFashion variant)
     by_split = {s: sorted((r for r in records if r["split"] == s), key=lambda r: r["asen_id"]) for s in SPLITS}
     for s in SPLITS:
         write_lines(out / f"filenames_{ASEN_SPLITS[s]}.txt", (r["name"] for r in by_split[s]))

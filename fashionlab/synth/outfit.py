@@ -4,7 +4,7 @@ Paper 06 (hierarchical label sharing, §3-§4.1) runs a two-stage pipeline: a de
 (upper body, lower body, full body, footwear; Table 1) in full scenes, then a classifier labels each detected
 crop with a garment *category* (Table 1, 22 categories) and multi-label *attributes* (Table 2: prints valid for
 every category, styles valid for some categories only). Its own Mallzee data are not public and DeepFashion2
-has no attributes and no footwear (data-formats §5.4). This module writes FashionSynth's stand-in (our own
+has no attributes and no footwear (docs/formats.md §5.4). This module writes FashionSynth's stand-in (our own
 generator, :mod:`fashionlab.synth.garments`, not the paper's data): scenes of one front-facing mannequin
 wearing 2-4 garments (a pair of shoes counts as one garment), the scene boxes in the DeepFashion2 per-image
 JSON and in COCO detection JSON, and square stage-2 crops of every object in DeepFashion's Category & Attribute
@@ -78,7 +78,7 @@ Files (:func:`generate_outfits`)
 --------------------------------
 ``{split}/image/NNNNNN.jpg``
     the scenes (JPEG 95), ``split`` in train / validation / test (80/10/10 over scenes, shuffled); NNNNNN is the
-    1-based scene number over the whole dataset (DeepFashion2's layout, data-formats §5.4).
+    1-based scene number over the whole dataset (DeepFashion2's layout, docs/formats.md §5.4).
 ``{split}/annos/NNNNNN.json``
     DeepFashion2 per-image JSON: ``source`` "shop", ``pair_id`` (the scene number), and ``item1`` ... ``itemN``
     with ``category_name`` (garment category), ``category_id`` (1-based in :data:`CATEGORIES`), ``style`` 0,
@@ -1300,7 +1300,7 @@ def generate_outfits(out_dir, num_scenes: int, seed: int = 0, image_size: int = 
             "attribute_names": attr_names,
         })
 
-    # --- stage-2 crops: DeepFashion list files (data-formats §5.3)
+    # --- stage-2 crops: DeepFashion list files (docs/formats.md §5.3)
     crop_rows = []
     for r in records:
         for k, (o, cr) in enumerate(zip(r["objects"], crops_of[r["index"]]), 1):

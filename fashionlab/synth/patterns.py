@@ -1,6 +1,6 @@
 """FashionSynth appearance: colour palettes, fabric patterns, background clutter and pixel noise.
 
-FashionSynth is fashionlab's own procedural generator (DESIGN.md, "FashionSynth"); nothing here comes from
+FashionSynth is fashionlab's own procedural generator (docs/architecture.md, "FashionSynth"); nothing here comes from
 a paper. Everything is vectorised numpy or PIL drawing: no per-pixel Python loops, so that rendering stays
 well above a thousand small images per second per core.
 

@@ -1,6 +1,6 @@
 """Preview grids of FashionSynth garments: one row per attribute, one column per value.
 
-FashionSynth is fashionlab's own generator (DESIGN.md, "FashionSynth"). A row shows the *same* garment,
+FashionSynth is fashionlab's own generator (docs/architecture.md, "FashionSynth"). A row shows the *same* garment,
 pose, background and noise with only that row's attribute changed (:func:`~fashionlab.synth.garments.set_value`),
 so the eye compares the values directly; column 0 shows a garment on which the attribute is Invisible.
 """

@@ -8,8 +8,8 @@ gender, ...) and *special* ones (sleeve length, collar, ...) that live in a part
 those parts (torso, left/right sleeve, collar, fastening) from the silhouette, with an "Extract Parts?" head of
 three cases: lower-body item (no extraction), item with sleeves, sleeveless item. §6: 80% of the images train,
 the rest is split into a retrieval gallery (19,000) and queries (2,000). Shopping100k itself is not public
-(data-formats §5.6, reference-implementations §8); this module writes FashionSynth's stand-in, in the ADDE
-split-file layout that later work used for Shopping100k (data-formats §5.6).
+(docs/formats.md §5.6, docs/implementations.md §8); this module writes FashionSynth's stand-in, in the ADDE
+split-file layout that later work used for Shopping100k (docs/formats.md §5.6).
 
 The pictures
 ------------
@@ -61,7 +61,7 @@ Files (:func:`generate_shop`, all text files LF, paths relative to the dataset f
 ``Masks/<category>/<32 hex>.png``
     the foreground mask (1-bit PNG, white = garment; neckline cuts and armholes are background).
 ``imgs_train.txt``, ``imgs_test.txt``
-    one image path per line (data-formats §5.6); the line index is the image id of the split.
+    one image path per line (docs/formats.md §5.6); the line index is the image id of the split.
 ``labels_train.txt``, ``labels_test.txt``
     one line per image (same order): the concatenated one-hot blocks of the attributes in :data:`ATTRIBUTES`
     order, ``sum(attr_num)`` = 74 space-separated ``0``/``1``; an all-zero block = label missing (§5.6).
@@ -126,7 +126,7 @@ __all__ = [
 
 #: Generator version, written to synth.json and checked by :func:`ensure_shop`.
 VERSION = "1.1"  # 1.1: part_case "sleeves" renamed "sleeved" (as fashionlab.parts)
-#: The splits of the ADDE layout (data-formats §5.6); the test split holds the queries and the gallery (§6).
+#: The splits of the ADDE layout (docs/formats.md §5.6); the test split holds the queries and the gallery (§6).
 SPLITS = ("train", "test")
 #: General attributes (§4.1). Gender is left out: nothing in a FashionSynth garment shows it.
 GENERAL: tuple[str, ...] = ("category",)
@@ -419,7 +419,7 @@ def render_shop(spec: GarmentSpec, config: RenderConfig | None = None, rng=0, ma
 # ------------------------------------------------------------------------------------------------ label files
 
 def onehot_labels(labels: dict[str, int | None] | np.ndarray, attr_num=ATTR_NUM) -> np.ndarray:
-    """The concatenated one-hot vector (int64, ``sum(attr_num)``) of one image's labels (data-formats §5.6).
+    """The concatenated one-hot vector (int64, ``sum(attr_num)``) of one image's labels (docs/formats.md §5.6).
 
     ``labels`` is {attribute: value index or None} in :data:`ATTRIBUTES` order, or a sequence of value indices
     with -1 for missing. A missing label leaves its block all zero.
