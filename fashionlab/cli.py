@@ -10,8 +10,9 @@
 ``fashionlab synth outfit --out DIR --scenes N --seed S [--image-size PX] [--crop-size PX]``
     render paper 06's outfit scenes (one mannequin, 2-4 garments, a box per object) with DeepFashion2 per-image
     JSON and COCO detection JSON (docs/formats.md §5.4), and the stage-2 crops in the DeepFashion list files (§5.3).
-``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR]``
+``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR] [--device D] [--retrain]``
     run a registered experiment and write ``NAME.json`` and ``NAME.md`` (docs/architecture.md, "Results file").
+    Trained models are cached under the data folder and loaded by a later run; ``--retrain`` trains again.
 ``fashionlab list``
     the registered experiments and the notebooks they belong to.
 """
@@ -70,10 +71,17 @@ def _reproduce(args) -> int:
     for name in todo:
         experiments.get(name)  # unknown names fail before anything runs
     out = Path(args.out) if args.out else results_dir()
+    from .engine import device
+
+    try:
+        dev = device(args.device)  # resolved once, for every experiment of this command; prints what it picked
+    except RuntimeError as e:  # asked for CUDA/MPS where there is none
+        raise ValueError(str(e)) from None
     for i, name in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {name} (mode {args.mode or 'from FASHIONLAB_MODE'}) ...", flush=True)
         t0 = time.perf_counter()
-        experiments.run(name, mode=args.mode, data=args.data, seed=args.seed, out=out, progress=not args.quiet)
+        experiments.run(name, mode=args.mode, data=args.data, seed=args.seed, out=out, progress=not args.quiet,
+                        device=dev, retrain=args.retrain)
         print(f"[{i}/{len(todo)}] {name} done in {time.perf_counter() - t0:.0f} s -> "
               f"{out / (name + '.json')}, {out / (name + '.md')}", flush=True)
     print(f"results are in {out}/")
@@ -136,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data", default=None, help="a real dataset folder (ASEN split layout) instead of FashionSynth")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--out", default=None, help="results folder (default: results/)")
+    r.add_argument("--device", default=None,
+                   help="cpu, cuda, cuda:N, mps or auto (default: $FASHIONLAB_DEVICE, else CUDA, then MPS, then CPU)")
+    r.add_argument("--retrain", action="store_true",
+                   help="train every model again instead of loading the trained models cached under the data folder")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=_reproduce)
 

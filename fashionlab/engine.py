@@ -32,9 +32,16 @@ A minimal use, as a notebook would write it::
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
+import hashlib
+import inspect
+import json
 import math
 import os
 import random
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
@@ -55,6 +62,8 @@ __all__ = [
     "to_device",
     "resolve_amp",
     "load_checkpoint",
+    "retraining",
+    "trained_model_path",
 ]
 
 _AMP_DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
@@ -362,6 +371,113 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# trained-model cache: a run that was trained once is loaded, not trained again
+# ----------------------------------------------------------------------------------------------------------
+_RETRAIN: contextvars.ContextVar[bool | None] = contextvars.ContextVar("fashionlab_retrain", default=None)
+
+
+@contextlib.contextmanager
+def retraining(on: bool = True):
+    """Within this block every :func:`fit` with a ``cache_key`` trains afresh (and overwrites its cache entry).
+
+    ``fashionlab reproduce --retrain`` and ``experiments.run(..., retrain=True)`` use it; outside such a block
+    the environment variable ``FASHIONLAB_RETRAIN=1`` does the same."""
+    token = _RETRAIN.set(bool(on))
+    try:
+        yield
+    finally:
+        _RETRAIN.reset(token)
+
+
+def _retrain_requested(retrain: bool | None) -> bool:
+    if retrain is not None:
+        return bool(retrain)
+    ctx = _RETRAIN.get()
+    if ctx is not None:
+        return ctx
+    return os.environ.get("FASHIONLAB_RETRAIN", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _jsonable(x: Any) -> Any:
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return {f.name: _jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)}
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, set, frozenset)):
+        items = [_jsonable(v) for v in x]
+        return sorted(items, key=repr) if isinstance(x, (set, frozenset)) else items
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    if isinstance(x, (np.integer, np.floating)):
+        return x.item()
+    if isinstance(x, (Path, torch.device, torch.dtype)):
+        return str(x)
+    if callable(x):
+        return getattr(x, "__qualname__", repr(x))
+    return repr(x)
+
+
+def _source(obj: Any) -> str:
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        return getattr(obj, "__qualname__", type(obj).__qualname__)
+
+
+def _model_signature(model: nn.Module, step_fn: Any, optimizer: torch.optim.Optimizer, epochs: int,
+                     seed: int, scheduler: Any) -> dict:
+    """What defines a trained model besides the caller's key: the architecture (``repr`` and every
+    parameter's shape), the source of the classes it is built from and of the step function (the loss),
+    the optimizer's settings, the number of epochs and the seed."""
+    net = _unwrap(model)
+    classes = sorted({type(m) for m in net.modules()}, key=lambda c: (c.__module__, c.__qualname__))
+    return {
+        "repr": repr(net),
+        "shapes": [(k, list(v.shape), str(v.dtype)) for k, v in net.state_dict().items()],
+        "sources": {f"{c.__module__}.{c.__qualname__}": _source(c) for c in classes
+                    if not c.__module__.startswith("torch")},
+        "step": _source(step_fn),
+        "optimizer": [type(optimizer).__name__] + [{k: _jsonable(v) for k, v in g.items() if k != "params"}
+                                                   for g in optimizer.param_groups],
+        "scheduler": type(scheduler).__name__ if scheduler is not None else None,
+        "epochs": int(epochs),
+        "seed": int(seed),
+    }
+
+
+def trained_model_path(cache_key: Mapping, signature: Mapping | None = None, folder: str | os.PathLike | None = None) -> Path:
+    """Where :func:`fit` keeps the trained model for ``cache_key``: ``<data>/checkpoints/<experiment>/
+    <method>-<mode>-seed<seed>-<hash>.pt``, the hash over the whole key and the model's signature."""
+    from .config import data_dir
+
+    blob = json.dumps({"key": _jsonable(cache_key), "signature": _jsonable(signature or {})}, sort_keys=True)
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    slug = lambda s: re.sub(r"[^A-Za-z0-9._+-]+", "_", str(s)).strip("_") or "x"  # noqa: E731
+    name = "-".join(slug(cache_key[k]) for k in ("method", "mode") if k in cache_key)
+    if "seed" in cache_key:
+        name += f"-seed{cache_key['seed']}"
+    base = Path(folder) if folder is not None else data_dir() / "checkpoints"
+    return base / slug(cache_key.get("experiment", "misc")) / f"{name or 'model'}-{digest}.pt"
+
+
+def _load_trained(path: Path, model: nn.Module, optimizer, scheduler, scaler, dev: torch.device) -> History:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        _unwrap(model).load_state_dict(state["model"])
+    except Exception as exc:  # a truncated or foreign file: say which, then train afresh
+        warnings.warn(f"{path}: not a usable trained-model file ({type(exc).__name__}: {exc}); training again")
+        return None
+    optimizer.load_state_dict(state["optimizer"])
+    _move_optimizer_state(optimizer, dev)
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler") is not None:
+        scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])  # the code after fit sees the RNGs a fresh run leaves behind
+    return History.from_dict(state["history"])
+
+
+# ----------------------------------------------------------------------------------------------------------
 # fit
 # ----------------------------------------------------------------------------------------------------------
 def _progress_default() -> bool:
@@ -415,6 +531,8 @@ def fit(
     restore_best: bool = False,
     progress: bool | None = None,
     verbose: bool = True,
+    cache_key: Mapping | None = None,
+    retrain: bool | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the :class:`History` (docs/architecture.md layout, ``engine.py``).
 
@@ -445,6 +563,14 @@ def fit(
     * ``progress``: a tqdm bar per epoch with the running loss (default on unless the environment variable
       ``FASHIONLAB_PROGRESS=0``); ``verbose``: one summary line per epoch (without timings, so notebook
       outputs stay clean).
+    * ``cache_key``: a dict naming the run, at least ``experiment``, ``method``, ``mode`` and ``seed``, plus
+      whatever else decides the result (the config, the dataset). The trained model is then kept in
+      :func:`trained_model_path` (under the data folder) with its history, optimizer state and the RNG
+      states it left, and a later call with the same key, the same model definition (architecture and the
+      source of its classes), step function, optimizer settings, epochs and seed loads it instead of
+      training, says so, and returns the stored history: the code after ``fit`` then runs exactly as after
+      a fresh run. ``retrain=True`` (or :func:`retraining`, ``FASHIONLAB_RETRAIN=1``, ``--retrain``)
+      trains anyway and overwrites the entry.
     """
     from tqdm.auto import tqdm
 
@@ -464,6 +590,21 @@ def fit(
     if use_cl:
         model.to(memory_format=torch.channels_last)
     _move_optimizer_state(optimizer, dev)
+
+    cache_path = None
+    if cache_key is not None:
+        cache_path = trained_model_path(cache_key, _model_signature(model, step_fn, optimizer, epochs, seed, scheduler))
+        if cache_path.exists() and not _retrain_requested(retrain):
+            cached = _load_trained(cache_path, model, optimizer, scheduler, scaler, dev)
+            if cached is not None:
+                if verbose:
+                    from .config import display_path
+
+                    what = " ".join(str(cache_key[k]) for k in ("experiment", "method") if k in cache_key)
+                    print(f"fashionlab: loaded the trained {what or 'model'} from {display_path(cache_path)} "
+                          f"({len(cached)} epochs, trained earlier with the same config; retrain=True or "
+                          "--retrain trains it again)")
+                return cached
 
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckdir is not None:
@@ -602,6 +743,13 @@ def fit(
 
     if restore_best and best_state is not None:
         _unwrap(model).load_state_dict(best_state)
+    if cache_path is not None:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                      "scaler": scaler.state_dict() if scaler is not None else None,
+                      "history": history.to_dict(), "rng": _rng_state(), "key": json.dumps(_jsonable(cache_key))},
+                     cache_path)
     return history
 
 

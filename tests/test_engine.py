@@ -399,3 +399,72 @@ def test_fit_on_cuda_uses_amp_and_channels_last(tmp_path):
     assert len(hist2) == 3
     feats = extract_features(net, batches(0), dev)
     assert feats.device.type == "cuda" and feats.dtype == torch.float32 and feats.shape == (64, 2)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# trained-model cache (fit(cache_key=...))
+# ----------------------------------------------------------------------------------------------------------
+def _cached_run(tmp_path, monkeypatch, key, model=None, epochs=2, lr=1e-2, **kw):
+    monkeypatch.setenv("FASHIONLAB_DATA", str(tmp_path))
+    x, y = toy_data(128)
+    model = model if model is not None else toy_model()
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    hist = fit(model, ce_step, shuffled_batches(x, y), opt, epochs=epochs, device=CPU, progress=False,
+               cache_key=key, **kw)
+    after = torch.rand(3)  # what the code after fit draws: must not depend on whether fit trained or loaded
+    return model, hist, after
+
+
+KEY = {"experiment": "toy", "method": "MLP", "mode": "quick", "seed": 0, "config": {"width": 32}}
+
+
+def test_cache_loads_a_trained_model_and_says_so(tmp_path, monkeypatch, capsys):
+    m1, h1, r1 = _cached_run(tmp_path, monkeypatch, KEY)
+    files = list((tmp_path / "checkpoints" / "toy").glob("MLP-quick-seed0-*.pt"))
+    assert len(files) == 1 and not list(tmp_path.rglob("*.tmp"))
+    capsys.readouterr()
+    m2, h2, r2 = _cached_run(tmp_path, monkeypatch, KEY)
+    out = capsys.readouterr().out
+    assert "loaded the trained toy MLP" in out and "epoch 1/2" not in out   # no training lines
+    assert h2 == h1 and len(h2) == 2
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+    assert torch.equal(r1, r2)   # the RNGs are left as a fresh run leaves them
+
+
+@pytest.mark.parametrize("change", ["config", "epochs", "lr", "architecture", "retrain", "env"])
+def test_cache_retrains_when_anything_that_matters_changes(tmp_path, monkeypatch, capsys, change):
+    _cached_run(tmp_path, monkeypatch, KEY)
+    capsys.readouterr()
+    kw = {}
+    if change == "config":
+        kw["key"] = {**KEY, "config": {"width": 33}}
+    elif change == "epochs":
+        kw["epochs"] = 3
+    elif change == "lr":
+        kw["lr"] = 2e-2
+    elif change == "architecture":
+        torch.manual_seed(0)
+        kw["model"] = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
+    elif change == "retrain":
+        kw["retrain"] = True
+    else:
+        monkeypatch.setenv("FASHIONLAB_RETRAIN", "1")
+    _cached_run(tmp_path, monkeypatch, kw.pop("key", KEY), **kw)
+    out = capsys.readouterr().out
+    assert "loaded the trained" not in out and "epoch 1/" in out
+
+
+def test_cache_retraining_context_and_damaged_file(tmp_path, monkeypatch, capsys):
+    from fashionlab.engine import retraining
+
+    _cached_run(tmp_path, monkeypatch, KEY)
+    with retraining():
+        capsys.readouterr()
+        _cached_run(tmp_path, monkeypatch, KEY)
+        assert "loaded the trained" not in capsys.readouterr().out
+    path = next((tmp_path / "checkpoints" / "toy").glob("*.pt"))
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    with pytest.warns(UserWarning, match="not a usable trained-model file"):
+        _cached_run(tmp_path, monkeypatch, KEY)
+    assert "epoch 1/2" in capsys.readouterr().out

@@ -10,6 +10,7 @@ are percentages as in the papers.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,25 +19,63 @@ from typing import Callable
 
 from ..config import get_mode, results_dir
 
-__all__ = ["Experiment", "Outcome", "register", "get", "names", "run", "load", "rows_to_markdown"]
+__all__ = ["Experiment", "Result", "register", "get", "names", "run", "load", "rows_to_markdown"]
 
 
 @dataclass
-class Outcome:
-    """What an experiment function returns: our rows, the paper's rows, and what data it ran on."""
+class Result:
+    """What every experiment returns (issue: typed results): the rows of its results table and the paper's,
+    plus, in subclasses, the named objects a notebook needs (the data, the trained models, histories...).
 
-    rows: list[dict]
+    ``rows`` and ``paper_rows`` are lists of ``{"method", "metric", "value"}`` (plus ``"attribute"`` where the
+    number is per attribute; values are percentages as in the papers). :func:`run` fills ``experiment``,
+    ``mode``, ``seed`` and ``seconds``; :meth:`to_json` is what ``NAME.json`` holds."""
+
+    rows: list[dict] = field(default_factory=list)
     paper_rows: list[dict] = field(default_factory=list)
     dataset: str = ""
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)  # anything the notebook wants back (histories, embeddings...)
+    experiment: str = ""
+    mode: str = ""
+    seed: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        """The results-file dict (docs/architecture.md, "Results file"); ``notes`` only when there are some."""
+        out = {"experiment": self.experiment, "mode": self.mode, "seed": self.seed, "device": self.device,
+               "seconds": round(self.seconds, 1), "dataset": self.dataset, "rows": self.rows,
+               "paper_rows": self.paper_rows}
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+    def table(self, metric: str | None = None, rows: str = "rows"):
+        """The rows as a pandas DataFrame (methods down; attributes, then ``overall``, across) for one metric,
+        or the long table when ``metric`` is None. ``rows="paper_rows"`` gives the paper's."""
+        import pandas as pd
+
+        df = pd.DataFrame(getattr(self, rows))
+        if metric is None or df.empty:
+            return df
+        df = df[df["metric"] == metric].copy()
+        if "attribute" not in df:
+            df["attribute"] = None
+        df["attribute"] = df["attribute"].fillna("overall")
+        order = list(dict.fromkeys(df["attribute"]))
+        out = df.pivot_table(index="method", columns="attribute", values="value", sort=False)
+        return out[[c for c in order if c in out.columns]]
+
+
+@dataclass
+class Outcome(Result):  # TRANSITIONAL: removed once every recipe returns its own Result subclass
+    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Experiment:
     name: str
-    fn: Callable[..., Outcome]
+    fn: Callable[..., Result]
     description: str
     notebook: str
 
@@ -45,7 +84,8 @@ _REGISTRY: dict[str, Experiment] = {}
 
 
 def register(name: str, description: str, notebook: str = ""):
-    """Decorator: register ``fn(mode, data, seed, progress) -> Outcome`` under ``name``."""
+    """Decorator: register ``fn(mode, data, seed, progress, device) -> Result`` under ``name``: the recipe's
+    steps in order (docs/recipes.md)."""
 
     def deco(fn):
         if name in _REGISTRY:
@@ -76,37 +116,43 @@ def _check_rows(rows: list[dict], name: str, what: str) -> None:
 
 
 def run(name: str, mode: str | None = None, data: str | Path | None = None, seed: int = 0,
-        out: str | Path | None = "default", progress: bool = True) -> dict:
-    """Run experiment ``name`` and return the results dictionary; write ``NAME.json``/``NAME.md`` into ``out``.
+        out: str | Path | None = "default", progress: bool = True, device=None, retrain: bool = False,
+        **options) -> Result:
+    """Run experiment ``name`` and return its typed :class:`Result`; write ``NAME.json``/``NAME.md`` into ``out``.
 
     ``out="default"`` means :func:`fashionlab.config.results_dir`; ``out=None`` writes nothing (notebooks in
-    quick mode use that so CI never overwrites committed results).
+    quick mode use that so CI never overwrites committed results). ``device`` (``"cpu"``, ``"cuda"``, a
+    ``torch.device`` or None for the default order) is resolved here, once, and handed to every step.
+    Trained models are cached (``engine.fit(cache_key=...)``): a second run loads them; ``retrain=True``
+    trains everything again. ``options`` go to the experiment function (e.g. ``config=`` or a student's
+    module where the recipe takes one).
     """
+    from .. import engine
+
     exp = get(name)
     mode = get_mode(mode)
+    dev = engine.device(device, verbose=False)
     t0 = time.perf_counter()
-    outcome = exp.fn(mode=mode, data=None if data is None else Path(data), seed=seed, progress=progress)
-    seconds = time.perf_counter() - t0
-    _check_rows(outcome.rows, name, "rows")
-    _check_rows(outcome.paper_rows, name, "paper_rows")
-    result = {
-        "experiment": name,
-        "mode": mode,
-        "seed": seed,
-        "device": outcome.device,
-        "seconds": round(seconds, 1),
-        "dataset": outcome.dataset,
-        "rows": outcome.rows,
-        "paper_rows": outcome.paper_rows,
-    }
-    if outcome.notes:
-        result["notes"] = outcome.notes
+    with engine.retraining(True) if retrain else contextlib.nullcontext():
+        import inspect  # TRANSITIONAL
+
+        if "device" in inspect.signature(exp.fn).parameters:
+            options["device"] = dev
+        result = exp.fn(mode=mode, data=None if data is None else Path(data), seed=seed, progress=progress,
+                        **options)
+    if not isinstance(result, Result):
+        raise TypeError(f"experiment {name!r} returned {type(result).__name__}, not an experiments.Result")
+    result.experiment, result.mode, result.seed = name, mode, seed
+    result.seconds = time.perf_counter() - t0
+    result.device = str(dev)
+    _check_rows(result.rows, name, "rows")
+    _check_rows(result.paper_rows, name, "paper_rows")
     if out is not None:
         out = results_dir() if out == "default" else Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-        (out / f"{name}.md").write_text(to_markdown(result))
-    result["extra"] = outcome.extra
+        doc = result.to_json()
+        (out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
+        (out / f"{name}.md").write_text(to_markdown(doc))
     return result
 
 
