@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["triplet_ranking_loss", "csn_triplet_loss", "csn_regularizers", "contrastive_loss", "joint_loss"]
+__all__ = ["TripletRankingLoss", "triplet_ranking_loss", "csn_triplet_loss", "csn_regularizers", "contrastive_loss", "joint_loss"]
 
 
 def triplet_ranking_loss(s_pos: torch.Tensor, s_neg: torch.Tensor, margin: float = 0.2,
@@ -20,6 +20,29 @@ def triplet_ranking_loss(s_pos: torch.Tensor, s_neg: torch.Tensor, margin: float
     ``reduction``: ``"mean"`` (the references average over the batch), ``"sum"`` (the slides' Σ) or ``"none"``.
     """
     return _reduce(F.relu(margin - s_pos + s_neg), reduction)
+
+
+class TripletRankingLoss(torch.nn.Module):
+    """:func:`triplet_ranking_loss` on a stacked batch of embeddings: ``forward(e)`` takes the ``(3B, D)``
+    embeddings of B anchors, then their B positives, then their B negatives, scores ``s(a, p)`` and
+    ``s(a, n)`` as inner products (cosine for L2-normalised embeddings) and returns ``(loss, {"acc": ...})``,
+    the fraction of triplets already ranked right. The loss of the plain triplet network (ASEN slides,
+    "Triplet ranking based metric learning"), in the form ``engine.fit``'s step returns."""
+
+    def __init__(self, margin: float = 0.2):
+        super().__init__()
+        self.margin = float(margin)
+
+    def forward(self, e: torch.Tensor):
+        if e.shape[0] % 3:
+            raise ValueError(f"TripletRankingLoss: expected 3B stacked embeddings (anchors, positives, negatives), "
+                             f"got {e.shape[0]} rows")
+        ea, ep, en = e.chunk(3)
+        s_pos, s_neg = (ea * ep).sum(1), (ea * en).sum(1)
+        return triplet_ranking_loss(s_pos, s_neg, self.margin), {"acc": (s_pos > s_neg).float().mean()}
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}"
 
 
 def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:

@@ -12,12 +12,12 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .registry import Outcome, register
+from .registry import Result, register
 
 # ASEN slides (paper 03), FashionAI / DARN / DeepFashion tables: attribute mAP in percent, overall last.
 PAPER_TABLES = {
@@ -111,8 +111,16 @@ def _dataset_name(schema) -> str:
     return "FashionAI"
 
 
+@dataclass
+class RandomBaselineResult(Result):
+    """``random-baseline``: the rows, and the split that was scored."""
+
+    split: object = None
+
+
 @register("random-baseline", "random embeddings scored with the ASEN mAP protocol", notebook="00_attributes_data_protocol")
-def random_baseline(mode: str, data: Path | None, seed: int, progress: bool = True, split: str = "test") -> Outcome:
+def random_baseline(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
+                    split: str = "test") -> RandomBaselineResult:
     from ..datasets import read_asen_split
     from ..metrics import attribute_map
 
@@ -121,9 +129,9 @@ def random_baseline(mode: str, data: Path | None, seed: int, progress: bool = Tr
     q, c = sp.queries, sp.candidates
     emb = random_embeddings(len(q) + len(c), seed=seed)
     res = attribute_map(emb[: len(q)], q[:, 1], q[:, 2], emb[len(q):], c[:, 1], c[:, 2])
-    return Outcome(rows=map_rows("Random baseline", res, sp.schema.attributes),
-                   paper_rows=paper_rows("Random baseline", _dataset_name(sp.schema)),
-                   dataset=f"{label}, {split} split: {len(q)} queries, {len(c)} candidates")
+    return RandomBaselineResult(rows=map_rows("Random baseline", res, sp.schema.attributes),
+                                paper_rows=paper_rows("Random baseline", _dataset_name(sp.schema)),
+                                dataset=f"{label}, {split} split: {len(q)} queries, {len(c)} candidates", split=sp)
 
 
 @dataclass(frozen=True)
@@ -153,16 +161,64 @@ TRIPLET_CONFIGS = {
 }
 
 
-def build_embedding_net(cfg: TripletConfig):
-    """Backbone → global average pooling → linear → L2 normalisation (the plain "Triplet network")."""
+# ----------------------------------------------------------------------------------------------------------
+# the triplet network as a recipe: load_data -> build_model -> train -> evaluate -> report
+# ----------------------------------------------------------------------------------------------------------
+class TripletData:
+    """An ASEN-layout dataset folder ready for triplet training (docs/formats.md §5.1): ``splits`` (train,
+    valid, test :class:`~fashionlab.datasets.AsenSplit`), ``images`` (each split decoded once at
+    ``cfg.input_size``) and ``sampler``, ASEN++'s triplet sampler (docs/implementations.md §3 "TripletSampler"),
+    whose ``batches(epoch)`` gives the epoch's triplets ``(anchor, positive, negative, attribute)`` in batches."""
+
+    def __init__(self, root: Path, cfg: "TripletConfig", seed: int = 0, progress: bool = False, label: str = ""):
+        from ..datasets import AsenPPTripletSampler, TensorImages, read_asen_split
+
+        self.root, self.cfg, self.seed, self.label = Path(root), cfg, seed, label or Path(root).name
+        self.splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
+        self.images = {s: TensorImages(root, sp.filenames, cfg.input_size, progress=progress,
+                                       source=f"filenames_{s}.txt") for s, sp in self.splits.items()}
+        self.sampler = AsenPPTripletSampler(self.splits["train"].labels, self.splits["train"].schema,
+                                            num_triplets=cfg.triplets_per_epoch, seed=seed)
+
+    @property
+    def attributes(self) -> list[str]:
+        return list(self.splits["train"].schema.attributes)
+
+    def batches(self, epoch: int) -> list:
+        """The epoch's triplets, ``(B, 4)`` rows per batch (the last incomplete batch dropped)."""
+        t, b = self.sampler.triplets(epoch), self.cfg.batch
+        return [t[s:s + b] for s in range(0, len(t) - b + 1, b)]
+
+    def triplet_images(self, t, device=None):
+        """The ``(3B, 3, H, W)`` training images of a batch of triplets: anchors, then positives, then negatives
+        (with random flips)."""
+        return self.images["train"].batch(t[:, :3].T.reshape(-1), train=True, device=device)
+
+    def __repr__(self) -> str:
+        n = {s: len(sp.filenames) for s, sp in self.splits.items()}
+        return (f"TripletData({self.label}: {n['train']} train / {n['valid']} valid / {n['test']} test images at "
+                f"{self.cfg.input_size} px, {len(self.attributes)} attributes, {self.cfg.triplets_per_epoch} "
+                f"triplets per epoch in batches of {self.cfg.batch})")
+
+
+def load_data(cfg: "TripletConfig", mode: str = "default", data: Path | None = None, seed: int = 0,
+              progress: bool = False) -> TripletData:
+    """Step 1: the dataset folder (``data``, ``$FASHIONLAB_FASHIONAI`` or FashionSynth sized for ``mode``)."""
+    root, label = fashionai_data(mode, data, seed, progress)
+    return TripletData(root, cfg, seed=seed, progress=progress, label=label)
+
+
+def build_model(cfg: TripletConfig):
+    """Step 2: backbone → global average pooling → linear → L2 normalisation (the plain "Triplet network")."""
     from ..models import GlobalPoolEmbedding, SmallCNN, backbone
 
     net = SmallCNN(width=cfg.width) if cfg.backbone == "smallcnn" else backbone(cfg.backbone, stage=cfg.stage)
     return GlobalPoolEmbedding(net, cfg.dim, normalize=True)
 
 
-def embed_split_items(model, images, split, device, batch: int = 256):
-    """Embeddings of the queries and candidates of an ASEN split (one embedding per image, attribute-unaware)."""
+def embed_split_items(model, images, split, device=None, batch: int = 256):
+    """Embeddings of the queries and candidates of an ASEN split (one embedding per image, attribute-unaware),
+    through :func:`fashionlab.engine.extract_features`."""
     import torch
 
     from ..engine import extract_features
@@ -177,73 +233,80 @@ def embed_split_items(model, images, split, device, batch: int = 256):
     return out
 
 
-def evaluate_map(model, images, split, device) -> dict:
-    """ASEN-protocol mAP (docs/protocols.md §4.1) of an attribute-unaware embedding on a split."""
+def evaluate(model, data: TripletData, split: str = "test", device=None) -> dict:
+    """Step 4: ASEN-protocol mAP (docs/protocols.md §4.1) of the attribute-unaware embedding on ``split``:
+    per-attribute fractions and ``"overall"``."""
     from ..metrics import attribute_map
 
-    qe, ce = embed_split_items(model, images, split, device)
-    q, c = split.queries, split.candidates
+    sp = data.splits[split]
+    qe, ce = embed_split_items(model, data.images[split], sp, device)
+    q, c = sp.queries, sp.candidates
     return attribute_map(qe, q[:, 1], q[:, 2], ce, c[:, 1], c[:, 2])
 
 
-def train_triplet_network(root: Path, mode: str, seed: int, progress: bool = True, cfg: TripletConfig | None = None):
-    """Train the plain triplet network on an ASEN split folder; return (model, history, test mAP, splits, images)."""
+def train(model, data: TripletData, cfg: TripletConfig, seed: int = 0, device=None, progress: bool = False,
+          mode: str = "", loss=None, method: str = "Triplet network"):
+    """Step 3: train with the triplet ranking loss ``max(0, m - s(a, p) + s(a, n))`` on cosine similarities
+    (:class:`~fashionlab.losses.TripletRankingLoss`, or ``loss``) through :func:`fashionlab.engine.fit`: Adam,
+    the learning rate halved every third of the epochs, the epoch with the best validation mAP kept. The
+    trained model is cached under the data folder (same data, config, model and seed: loaded, not retrained).
+    Returns the :class:`~fashionlab.engine.History`."""
     import torch
 
-    from ..datasets import AsenPPTripletSampler, TensorImages, read_asen_split
-    from ..engine import device as pick_device, fit, seed_everything
-    from ..losses import triplet_ranking_loss
+    from ..engine import fit
+    from ..losses import TripletRankingLoss
 
-    cfg = cfg or TRIPLET_CONFIGS[mode]
-    dev = pick_device()
-    seed_everything(seed)
-    splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
-    images = {s: TensorImages(root, sp.filenames, cfg.input_size, progress=progress,
-                              source=f"filenames_{s}.txt") for s, sp in splits.items()}
-    sampler = AsenPPTripletSampler(splits["train"].labels, splits["train"].schema,
-                                   num_triplets=cfg.triplets_per_epoch, seed=seed)
-    model = build_embedding_net(cfg).to(dev)
+    loss = loss if loss is not None else TripletRankingLoss(cfg.margin)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.5)
-    train_images = images["train"]
-
-    def make_batches(epoch):
-        t = sampler.triplets(epoch)
-        return [t[s:s + cfg.batch] for s in range(0, len(t) - cfg.batch + 1, cfg.batch)]
 
     def step(model, t):
-        b = len(t)
-        x = train_images.batch(t[:, :3].T.reshape(-1), train=True, device=dev)
-        e = model(x)
-        ea, ep, en = e[:b], e[b:2 * b], e[2 * b:]
-        s_pos, s_neg = (ea * ep).sum(1), (ea * en).sum(1)
-        return triplet_ranking_loss(s_pos, s_neg, cfg.margin), {"acc": (s_pos > s_neg).float().mean()}
+        return loss(model(data.triplet_images(t, device)))
 
     def eval_fn(model, epoch):
-        return {"valid_mAP": 100 * float(evaluate_map(model, images["valid"], splits["valid"], dev)["overall"])}
+        return {"valid_mAP": 100 * float(evaluate(model, data, "valid", device)["overall"])}
 
-    history = fit(model, step, make_batches, opt, cfg.epochs, scheduler=sched, device=dev, seed=seed,
-                  eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True, progress=progress,
-                  verbose=True)
-    test = evaluate_map(model, images["test"], splits["test"], dev)
-    return model, history, test, splits, images
+    key = {"experiment": "triplet-baseline", "method": method, "mode": mode, "seed": seed, "config": cfg,
+           "dataset": data.label, "loss": repr(loss)}
+    return fit(model, step, data.batches, opt, cfg.epochs, scheduler=sched, device=device, seed=seed,
+               eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True, progress=progress,
+               verbose=True, cache_key=key)
+
+
+@dataclass
+class TripletResult(Result):
+    """``triplet-baseline``: the rows, plus the data, the trained model, its history and the config."""
+
+    data: TripletData | None = None
+    model: object = None
+    history: object = None
+    config: TripletConfig | None = None
+    test: dict = field(default_factory=dict)
+
+
+def report(data: TripletData, model, history, test: dict, cfg: TripletConfig) -> TripletResult:
+    """Step 5: the results table (our test mAP beside the paper's "Triplet network" row)."""
+    sp = data.splits["test"]
+    return TripletResult(
+        rows=map_rows("Triplet network", test, sp.schema.attributes),
+        paper_rows=paper_rows("Triplet network", _dataset_name(sp.schema)),
+        dataset=f"{data.label}, test split: {len(sp.queries)} queries, {len(sp.candidates)} candidates",
+        notes=[f"{cfg.backbone} at {cfg.input_size} px, {cfg.epochs} epochs x {cfg.triplets_per_epoch} triplets, "
+               f"best validation epoch {history.best_epoch}"],
+        data=data, model=model, history=history, config=cfg, test=test)
 
 
 @register("triplet-baseline", "plain triplet network (backbone + pooled embedding), ASEN triplets, mAP",
           notebook="00_attributes_data_protocol")
-def triplet_baseline(mode: str, data: Path | None, seed: int, progress: bool = True) -> Outcome:
-    from ..engine import device as pick_device
+def triplet_baseline(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
+                     model=None) -> TripletResult:
+    """The recipe: load the data, build the network (or take ``model``, e.g. one a student built), train,
+    evaluate on the test split, report."""
+    from ..engine import seed_everything
 
-    root, label = fashionai_data(mode, data, seed, progress)
     cfg = TRIPLET_CONFIGS[mode]
-    model, history, test, splits, _ = train_triplet_network(root, mode, seed, progress, cfg)
-    sp = splits["test"]
-    return Outcome(
-        rows=map_rows("Triplet network", test, sp.schema.attributes),
-        paper_rows=paper_rows("Triplet network", _dataset_name(sp.schema)),
-        dataset=f"{label}, test split: {len(sp.queries)} queries, {len(sp.candidates)} candidates",
-        device=str(pick_device(verbose=False)),
-        notes=[f"{cfg.backbone} at {cfg.input_size} px, {cfg.epochs} epochs x {cfg.triplets_per_epoch} triplets, "
-               f"best validation epoch {history.best_epoch}"],
-        extra={"history": history, "model": model, "config": cfg},
-    )
+    seed_everything(seed)
+    d = load_data(cfg, mode, data, seed, progress)
+    model = (model if model is not None else build_model(cfg)).to(device)
+    history = train(model, d, cfg, seed=seed, device=device, progress=progress, mode=mode)
+    return report(d, model, history, evaluate(model, d, "test", device), cfg)
