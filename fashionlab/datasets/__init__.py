@@ -42,6 +42,7 @@ from .images import (
     ImageLoadError,
     TensorImages,
     TripletDataset,
+    TwoScaleImages,
     load_rgb,
     make_transform,
 )
@@ -83,7 +84,7 @@ __all__ = [
     "read_fashionai_labels", "read_filenames", "read_items", "read_label_file", "read_lines", "read_meta",
     "ADDE_SPLITS", "AddeSplit", "read_adde_split", "read_attr_num", "read_onehot_labels", "read_id_list",
     "onehot_to_indices", "indices_to_onehot",
-    "IMAGENET_MEAN", "IMAGENET_STD", "AttributeImageDataset", "ImageLoadError", "TensorImages", "TripletDataset", "load_rgb",
+    "IMAGENET_MEAN", "IMAGENET_STD", "AttributeImageDataset", "ImageLoadError", "TensorImages", "TripletDataset", "TwoScaleImages", "load_rgb",
     "make_transform",
     "AsenPPTripletSampler", "AsenV1TripletSampler", "ClassTripletSampler", "LabelIndex", "Paper01TripletPool", "RareValueError",
     "SkippedValue", "check_triplets",

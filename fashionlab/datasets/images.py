@@ -26,6 +26,7 @@ __all__ = [
     "AttributeImageDataset",
     "TripletDataset",
     "TensorImages",
+    "TwoScaleImages",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -312,3 +313,68 @@ class TensorImages:
             flip = torch.rand(len(x), generator=generator) < 0.5
             x[flip.to(x.device)] = x[flip.to(x.device)].flip(-1)
         return x
+
+
+class TwoScaleImages:
+    """One split's images decoded once at two resolutions (ASEN slides "Key Problems": the high-resolution image
+    and the low-resolution input a CNN backbone takes; papers 03, 05 and 06).
+
+    ``hi``: a :class:`TensorImages` at ``image_size`` (what ASEN's local branch crops); ``lo``: the same images
+    downscaled to ``global_size`` (antialiased bilinear), every method's input (``lo`` is ``hi``'s tensor when the
+    sizes agree). :meth:`batch` returns both views of image ``ids``, normalised, with the *same* random horizontal
+    flips when training (so a crop box found on the global view lands on the same spot of the high-resolution
+    image); :meth:`triplet_batch` does so for a batch of triplets.
+    """
+
+    def __init__(self, root, filenames, image_size: int, global_size: int, progress: bool = False,
+                 source: str | None = None):
+        import torch.nn.functional as F
+
+        self.hi = TensorImages(root, filenames, image_size, progress=progress, source=source)
+        self.image_size, self.global_size = int(image_size), int(global_size)
+        if self.global_size == self.image_size:
+            self.lo = self.hi.data
+        else:
+            self.lo = torch.empty((len(self.hi), 3, self.global_size, self.global_size), dtype=torch.uint8)
+            chunk = max(1, 2 ** 25 // (3 * self.image_size ** 2))  # about 128 MB of floats at a time
+            for s in range(0, len(self.hi), chunk):
+                x = self.hi.data[s:s + chunk].float()
+                y = F.interpolate(x, size=(self.global_size,) * 2, mode="bilinear", antialias=True,
+                                  align_corners=False)
+                self.lo[s:s + chunk] = y.round_().clamp_(0, 255).to(torch.uint8)
+        self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
+        self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def __repr__(self) -> str:
+        return (f"TwoScaleImages({len(self)} images: {self.global_size} px global view, "
+                f"{self.image_size} px high resolution)")
+
+    def _norm(self, x, flip, device):
+        if device is not None:
+            x = x.to(device, non_blocking=True)
+        x = x.float().sub_(self._mean.to(x.device)).div_(self._std.to(x.device))  # in place: 4x faster on a CPU
+        if flip is not None:
+            f = flip.to(x.device)
+            x[f] = x[f].flip(-1)
+        return x
+
+    def batch(self, ids, train: bool = False, device=None, hires: bool = True):
+        """``(lo, hi)``: the normalised ``(B, 3, global_size, global_size)`` global views of image ``ids`` and, with
+        ``hires``, the ``(B, 3, image_size, image_size)`` high-resolution images (else ``None``)."""
+        rows = self.hi.rows(ids)
+        flip = (torch.rand(len(rows)) < 0.5) if train else None
+        lo = self._norm(self.lo[rows], flip, device)
+        hi = self._norm(self.hi.data[rows], flip, device) if hires else None
+        return lo, hi
+
+    def triplet_batch(self, triplets, train: bool = True, device=None, hires: bool = False):
+        """``(lo, hi, attr)`` for a ``(B, 4)`` array of ``(anchor, positive, negative, attribute)`` image ids:
+        the B anchors, then the B positives, then the B negatives (:meth:`batch`, ``3B`` images), and ``attr``
+        ``(3B,)``, each triplet's attribute repeated for its three images, on ``device``."""
+        t = np.asarray(triplets)
+        attr = torch.from_numpy(np.tile(t[:, 3], 3)).to(device or "cpu")
+        lo, hi = self.batch(t[:, :3].T.reshape(-1), train=train, device=device, hires=hires)
+        return lo, hi, attr

@@ -56,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets import TwoScaleImages
 from .baselines import map_rows, random_embeddings
 from .registry import Outcome, register
 
@@ -170,62 +171,6 @@ def asen_data(cfg: AsenConfig, data: Path | None, seed: int, progress: bool = Tr
                             progress=progress)
     return root, (f"FashionSynth fashionai, preset {cfg.preset}, {cfg.num_images} images, {cfg.image_size} px "
                   f"(global view {cfg.global_size} px), seed {seed}")
-
-
-class TwoScaleImages:
-    """One split's images decoded once at two resolutions (slides "Key Problems": the high-resolution image and
-    the low-resolution input a CNN backbone takes).
-
-    ``hi``: a :class:`~fashionlab.datasets.TensorImages` at ``image_size`` (what the local branch crops);
-    ``lo``: the same images downscaled to ``global_size`` (antialiased bilinear), every method's input.
-    :meth:`batch` returns both views of image ``ids``, normalised, with the *same* random horizontal flips when
-    training (so the crop box from the global view lands on the same spot of the high-resolution image).
-    """
-
-    def __init__(self, root, filenames, image_size: int, global_size: int, progress: bool = False,
-                 source: str | None = None):
-        import torch
-        import torch.nn.functional as F
-
-        from ..datasets import IMAGENET_MEAN, IMAGENET_STD, TensorImages
-
-        self.hi = TensorImages(root, filenames, image_size, progress=progress, source=source)
-        self.image_size, self.global_size = int(image_size), int(global_size)
-        if self.global_size == self.image_size:
-            self.lo = self.hi.data
-        else:
-            self.lo = torch.empty((len(self.hi), 3, self.global_size, self.global_size), dtype=torch.uint8)
-            chunk = max(1, 2 ** 25 // (3 * self.image_size ** 2))  # about 128 MB of floats at a time
-            for s in range(0, len(self.hi), chunk):
-                x = self.hi.data[s:s + chunk].float()
-                y = F.interpolate(x, size=(self.global_size,) * 2, mode="bilinear", antialias=True,
-                                  align_corners=False)
-                self.lo[s:s + chunk] = y.round_().clamp_(0, 255).to(torch.uint8)
-        self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
-
-    def __len__(self) -> int:
-        return len(self.hi)
-
-    def _norm(self, x, flip, device):
-        if device is not None:
-            x = x.to(device, non_blocking=True)
-        x = x.float().sub_(self._mean.to(x.device)).div_(self._std.to(x.device))  # in place: 4x faster on a CPU
-        if flip is not None:
-            f = flip.to(x.device)
-            x[f] = x[f].flip(-1)
-        return x
-
-    def batch(self, ids, train: bool = False, device=None, hires: bool = True):
-        """``(lo, hi)``: the normalised ``(B, 3, global_size, global_size)`` global views of image ``ids`` and, with
-        ``hires``, the ``(B, 3, image_size, image_size)`` high-resolution images (else ``None``)."""
-        import torch
-
-        rows = self.hi.rows(ids)
-        flip = (torch.rand(len(rows)) < 0.5) if train else None
-        lo = self._norm(self.lo[rows], flip, device)
-        hi = self._norm(self.hi.data[rows], flip, device) if hires else None
-        return lo, hi
 
 
 def union_regions(records, attributes, image_size: int) -> np.ndarray:
@@ -364,27 +309,13 @@ class AsenData:
 # models
 # ----------------------------------------------------------------------------------------------------------
 def build_backbone(cfg: AsenConfig, local: bool = False):
-    """The backbone of every method (``local=False``) or of ASEN's local branch (slides "Overview": a CNN
-    feature map for the attention modules). SmallCNN with ``output_stride=8`` drops the stride of its last
-    block, so a 48 px global view gives a 6 x 6 feature map (the role of ResNet-50's 14 x 14 after layer3 at
-    224 px, docs/implementations.md §2 "Backbone"); other names go to :func:`fashionlab.models.backbone` (cut at
-    ``cfg.stage``)."""
-    from ..models import SmallCNN, backbone
+    """The backbone of every method (``local=False``) or of ASEN's local branch:
+    :func:`fashionlab.models.build_backbone` with ``cfg``'s name, width, output stride, last ReLU and stage."""
+    from ..models import build_backbone as make
 
     name = (cfg.local_backbone or cfg.backbone) if local else cfg.backbone
-    if name != "smallcnn":
-        return backbone(name, stage=cfg.stage)
-    net = SmallCNN(width=(cfg.local_width or cfg.width) if local else cfg.width)
-    if cfg.output_stride == 8:
-        net.block5.conv.stride = (1, 1)
-        net.stride = net._stride()
-    elif cfg.output_stride != 16:
-        raise ValueError(f"output_stride must be 8 or 16 for SmallCNN, got {cfg.output_stride}")
-    if not cfg.final_relu:
-        from torch import nn
-
-        net.block5.relu = nn.Identity()
-    return net
+    width = (cfg.local_width or cfg.width) if local else cfg.width
+    return make(name, width=width, output_stride=cfg.output_stride, final_relu=cfg.final_relu, stage=cfg.stage)
 
 
 def build_model(method: str, cfg: AsenConfig, num_attributes: int):
@@ -440,7 +371,8 @@ def build_asen(global_branch, cfg: AsenConfig, whole_image: bool = False):
     else:
         raise ValueError(f"local_init must be 'global' or 'scratch', got {cfg.local_init!r}")
     cls = _whole_image_class() if whole_image else ASENPlusPlus
-    return cls(g, loc, threshold=cfg.threshold, local_size=cfg.local_size, beta=cfg.mix_beta)
+    return cls(g, loc, threshold=cfg.threshold, local_size=cfg.local_size, beta=cfg.mix_beta,
+               loss_weights=cfg.loss_weights, margin=cfg.margin)
 
 
 def feature_fn(method: str, model, mix_beta: float = 0.6):
@@ -586,57 +518,11 @@ def attention_scores(model, data: AsenData, split: str = "test", dev=None) -> di
 # ----------------------------------------------------------------------------------------------------------
 # training
 # ----------------------------------------------------------------------------------------------------------
-def _split3(e, b):
-    return e[:b], e[b:2 * b], e[2 * b:]
+def _single_step(method: str, cfg, data, dev):  # TRANSITIONAL: paper05 still imports it; use models.triplet_step
+    from ..models import triplet_step
 
-
-def _single_step(method: str, cfg: AsenConfig, data: AsenData, dev):
-    import torch
-    import torch.nn.functional as F
-
-    from ..models import cosine_triplet_loss
-
-    images = data.images["train"]
-
-    def step(model, t):
-        b = len(t)
-        ids = t[:, :3].T.reshape(-1)
-        attr = torch.from_numpy(np.tile(t[:, 3], 3)).to(dev)
-        lo, _ = images.batch(ids, train=True, device=dev, hires=False)
-        if method == "CSN":
-            f = model.embed(lo)
-            o = model.triplet_loss_from_embeddings(*_split3(f, b), attr[:b], margin=cfg.margin,
-                                                   lambda1=cfg.lambda1, lambda2=cfg.lambda2)
-            return o.loss, {"acc": (o.s_pos > o.s_neg).float().mean()}
-        e = model(lo) if method == "Triplet" else model(lo, attr).embedding
-        ea, ep, en = _split3(e, b)
-        acc = (F.cosine_similarity(ea, ep) > F.cosine_similarity(ea, en)).float().mean()
-        return cosine_triplet_loss(ea, ep, en, margin=cfg.margin), {"acc": acc}
-
-    return step
-
-
-def _asen_step(cfg: AsenConfig, data: AsenData, dev):
-    import torch
-    import torch.nn.functional as F
-
-    from ..models import asenpp_loss
-
-    images = data.images["train"]
-    alpha, beta, gamma = cfg.loss_weights
-
-    def step(model, t):
-        b = len(t)
-        ids = t[:, :3].T.reshape(-1)
-        attr = torch.from_numpy(np.tile(t[:, 3], 3)).to(dev)
-        lo, hi = images.batch(ids, train=True, device=dev)
-        out = model(lo, attr, hi)
-        g, l = _split3(out.global_embedding, b), _split3(out.local_embedding, b)
-        lo_ = asenpp_loss(g, l, alpha=alpha, beta=beta, gamma=gamma, margin=cfg.margin)
-        acc = (F.cosine_similarity(g[0], g[1]) > F.cosine_similarity(g[0], g[2])).float().mean()
-        return lo_.loss, {"L_g": lo_.global_triplet, "L_l": lo_.local_triplet, "L_a": lo_.alignment, "acc": acc}
-
-    return step
+    return triplet_step(data.images["train"], margin=cfg.margin, lambda1=getattr(cfg, "lambda1", 5e-3),
+                        lambda2=getattr(cfg, "lambda2", 5e-4), device=dev)
 
 
 def _fit(model, step, params, data: AsenData, epochs: int, epoch_offset: int, method: str, seed: int,
@@ -669,7 +555,11 @@ def train_single(method: str, data: AsenData, seed: int = 0, progress: bool = Fa
     dev = pick_device(verbose=False)
     seed_everything(seed)  # the same initial RNG state for every method
     model = build_model(method, data.cfg, len(data.attributes)).to(dev)
-    history = _fit(model, _single_step(method, data.cfg, data, dev), model.parameters(), data, data.cfg.epochs,
+    from ..models import triplet_step
+
+    step = triplet_step(data.images["train"], margin=data.cfg.margin, lambda1=data.cfg.lambda1,
+                        lambda2=data.cfg.lambda2, device=dev)
+    history = _fit(model, step, model.parameters(), data, data.cfg.epochs,
                    0, method, seed, progress, dev)
     return model, history
 
@@ -687,7 +577,9 @@ def train_asen(global_branch, data: AsenData, seed: int = 0, progress: bool = Fa
     seed_everything(seed)
     model = build_asen(global_branch, cfg, whole_image=whole_image).to(dev)
     params = model.param_groups(lr_local=cfg.lr * cfg.stage2_lr_local, lr_global=cfg.lr * cfg.stage2_lr_global)
-    history = _fit(model, _asen_step(cfg, data, dev), params, data, cfg.stage2_epochs, cfg.epochs,
+    from ..models import triplet_step
+
+    history = _fit(model, triplet_step(data.images["train"], device=dev, hires=True), params, data, cfg.stage2_epochs, cfg.epochs,
                    "ASEN_full" if whole_image else "ASEN", seed, progress, dev)
     return model, history
 

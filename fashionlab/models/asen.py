@@ -51,6 +51,9 @@ __all__ = [
     "combined_feature",
     "cosine_triplet_loss",
     "asenpp_loss",
+    "TripletLossOutput",
+    "attribute_triplet_loss",
+    "triplet_step",
 ]
 
 
@@ -421,6 +424,68 @@ def asenpp_loss(g: Sequence[torch.Tensor], l: Sequence[torch.Tensor], alpha: flo
     return ASENPPLoss(alpha * lg + beta * ll + gamma * la, lg, ll, la)
 
 
+class TripletLossOutput(NamedTuple):
+    """What :func:`attribute_triplet_loss` and :meth:`ASENPlusPlus.loss` return: the ``loss`` to minimise and
+    ``metrics``, the numbers a training log shows (``acc``: the fraction of triplets ranked right)."""
+
+    loss: torch.Tensor
+    metrics: dict
+
+
+def _thirds(e: torch.Tensor, b: int):
+    return e[:b], e[b:2 * b], e[2 * b:]
+
+
+def attribute_triplet_loss(model: nn.Module, x: torch.Tensor, attr: torch.Tensor, margin: float = 0.2,
+                           lambda1: float = 5e-3, lambda2: float = 5e-4) -> TripletLossOutput:
+    """The training loss of every single-branch method of paper 03 (slides "Triplet ranking based metric
+    learning"; Algorithm 1's stage 1 for ``ASEN_g``): the triplet ranking loss on cosine similarity
+    (:func:`cosine_triplet_loss`, margin 0.2) of the anchors, positives and negatives under attribute ``attr``.
+
+    ``x``: ``(3B, ...)`` images, the B anchors, then the B positives, then the B negatives; ``attr``: ``(3B,)``
+    the attribute of each image (the triplet's attribute, three times). The embedding depends on the model:
+    :class:`ASENGlobal` (and any module returning an ``.embedding``) is called as ``model(x, attr)``;
+    :class:`~fashionlab.models.GlobalPoolEmbedding` (the attribute-unaware triplet network) as ``model(x)``;
+    :class:`~fashionlab.models.ConditionalSimilarityNet` uses CSN's own loss with its regularisers
+    (``lambda1`` on the embedding norm, ``lambda2`` on the masks; its ``variant="modified"`` is the ASEN code's
+    CSN baseline, docs/implementations.md §6). ``metrics["acc"]``: the fraction of triplets whose positive is
+    closer than the negative."""
+    from .backbones import GlobalPoolEmbedding
+    from .csn import ConditionalSimilarityNet
+
+    b = x.shape[0] // 3
+    if isinstance(model, ConditionalSimilarityNet):
+        f = model.embed(x)
+        o = model.triplet_loss_from_embeddings(*_thirds(f, b), attr[:b], margin=margin, lambda1=lambda1,
+                                               lambda2=lambda2)
+        return TripletLossOutput(o.loss, {"acc": (o.s_pos > o.s_neg).float().mean()})
+    e = model(x) if isinstance(model, GlobalPoolEmbedding) else model(x, attr)
+    e = getattr(e, "embedding", e)
+    ea, ep, en = _thirds(e, b)
+    acc = (F.cosine_similarity(ea, ep) > F.cosine_similarity(ea, en)).float().mean()
+    return TripletLossOutput(cosine_triplet_loss(ea, ep, en, margin=margin), {"acc": acc})
+
+
+def triplet_step(images, margin: float = 0.2, lambda1: float = 5e-3, lambda2: float = 5e-4, device=None,
+                 hires: bool = False):
+    """The ``step_fn`` of :func:`fashionlab.engine.fit` for triplet training: a batch is a ``(B, 4)`` array of
+    ``(anchor, positive, negative, attribute)`` image ids; ``images`` (a
+    :class:`~fashionlab.datasets.TwoScaleImages`) turns it into one flipped, normalised batch
+    (:meth:`~fashionlab.datasets.TwoScaleImages.triplet_batch`). Single-branch models get
+    :func:`attribute_triplet_loss`; with ``hires=True`` (ASEN's stage 2) the model's own ``loss(x, attr, x_hr)``
+    (:meth:`ASENPlusPlus.loss`) sees the high-resolution images too. Returns ``(loss, metrics)``."""
+
+    def step(model, t):
+        x, x_hr, attr = images.triplet_batch(t, train=True, device=device, hires=hires)
+        if hires:
+            out = model.loss(x, attr, x_hr)
+        else:
+            out = attribute_triplet_loss(model, x, attr, margin=margin, lambda1=lambda1, lambda2=lambda2)
+        return out.loss, out.metrics
+
+    return step
+
+
 # ----------------------------------------------------------------------------------------------------------
 # ASEN++: the two-branch model
 # ----------------------------------------------------------------------------------------------------------
@@ -453,7 +518,8 @@ class ASENPlusPlus(nn.Module):
     """
 
     def __init__(self, global_branch: ASENGlobal, local_branch: ASENGlobal, threshold: float = 0.1,
-                 local_size=112, beta: float = 0.6, square: bool = True):
+                 local_size=112, beta: float = 0.6, square: bool = True,
+                 loss_weights: tuple[float, float, float] = (1.0, 0.1, 0.1), margin: float = 0.2):
         super().__init__()
         self.global_branch = global_branch
         self.local_branch = local_branch
@@ -461,6 +527,8 @@ class ASENPlusPlus(nn.Module):
         self.local_size = _pair(local_size)
         self.beta = float(beta)
         self.square = bool(square)
+        self.loss_weights = tuple(float(w) for w in loss_weights)
+        self.margin = float(margin)
 
     @classmethod
     def from_backbones(cls, global_backbone: nn.Module, local_backbone: nn.Module, num_attributes: int,
@@ -494,6 +562,20 @@ class ASENPlusPlus(nn.Module):
         out = self(x, attr, x_hr)
         return combined_feature(out.global_embedding, out.local_embedding, self.beta if beta is None else beta)
 
+    def loss(self, x: torch.Tensor, attr, x_hr: torch.Tensor | None = None) -> TripletLossOutput:
+        """Stage 2's loss (Algorithm 1 line 19): :func:`asenpp_loss` ``α L_g + β L_l + γ L_a`` with
+        ``loss_weights = (α, β, γ)`` and ``margin``, on ``x`` = the B anchors, B positives and B negatives
+        (``x_hr`` their high-resolution views, ``attr`` ``(3B,)``). ``metrics``: the three terms and ``acc``
+        (global branch: positive closer than negative)."""
+        b = x.shape[0] // 3
+        out = self(x, attr, x_hr)
+        g, l = _thirds(out.global_embedding, b), _thirds(out.local_embedding, b)
+        alpha, beta, gamma = self.loss_weights
+        lo = asenpp_loss(g, l, alpha=alpha, beta=beta, gamma=gamma, margin=self.margin)
+        acc = (F.cosine_similarity(g[0], g[1]) > F.cosine_similarity(g[0], g[2])).float().mean()
+        return TripletLossOutput(lo.loss, {"L_g": lo.global_triplet, "L_l": lo.local_triplet, "L_a": lo.alignment,
+                                           "acc": acc})
+
     def param_groups(self, lr_local: float = 1e-4, lr_global: float = 1e-5) -> list[dict]:
         """Stage-2 optimiser groups (docs/implementations.md §3 "Training"): the local branch's own parameters at
         ``lr_local``; the global branch, with the shared attribute table, at ``lr_global``."""
@@ -503,4 +585,5 @@ class ASENPlusPlus(nn.Module):
         return [{"params": local, "lr": lr_local}, {"params": glob, "lr": lr_global}]
 
     def extra_repr(self) -> str:
-        return f"threshold={self.threshold}, local_size={self.local_size}, beta={self.beta}, square={self.square}"
+        return (f"threshold={self.threshold}, local_size={self.local_size}, beta={self.beta}, square={self.square}, "
+                f"loss_weights={self.loss_weights}, margin={self.margin}")

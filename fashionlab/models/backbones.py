@@ -1,7 +1,7 @@
 """Feature-map backbones, truncated where the papers truncate them, and the simplest embedding network.
 
 The papers put their heads on a convolutional feature map, not on an ImageNet classifier
-(``../reference/reference-implementations.md`` §2, §3, §6; the paper texts for VGG16 and AlexNet):
+(docs/implementations.md §2, §3, §6; the paper texts for VGG16 and AlexNet):
 
 ================  =========================  ==========================================  ========================
 name              default stage              used by                                     map at 224 px
@@ -36,6 +36,7 @@ from torch import nn
 
 __all__ = [
     "backbone",
+    "build_backbone",
     "Backbone",
     "SmallCNN",
     "GlobalPoolEmbedding",
@@ -221,6 +222,29 @@ class SmallCNN(Backbone):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+
+
+def build_backbone(name: str = "smallcnn", width: int = 32, output_stride: int = 16, final_relu: bool = True,
+                   stage: str | None = None) -> Backbone:
+    """The feature-map backbone of the ASEN-style models of papers 03, 05 and 06 (ASEN slides "Overview": a CNN
+    feature map for the attention modules).
+
+    ``name="smallcnn"``: :class:`SmallCNN` of ``width``; ``output_stride=8`` drops the stride of its last block,
+    so a 48 px input gives a 6 x 6 map (the role of ResNet-50's 14 x 14 after layer3 at 224 px,
+    docs/implementations.md §2 "Backbone"), 16 keeps it as built; ``final_relu=False`` ends the network at
+    its last BatchNorm (centred features: a from-scratch network's post-ReLU features start all alike).
+    Any other ``name`` goes to :func:`backbone`, cut at ``stage`` (the other arguments then do not apply)."""
+    if name != "smallcnn":
+        return backbone(name, stage=stage)
+    net = SmallCNN(width=width)
+    if output_stride == 8:
+        net.block5.conv.stride = (1, 1)
+        net.stride = net._stride()
+    elif output_stride != 16:
+        raise ValueError(f"output_stride must be 8 or 16 for SmallCNN, got {output_stride}")
+    if not final_relu:
+        net.block5.relu = nn.Identity()
+    return net
 
 
 class GlobalPoolEmbedding(nn.Module):
