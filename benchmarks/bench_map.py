@@ -1,4 +1,4 @@
-"""Benchmark: vectorised attribute-specific mAP vs the per-query teaching loop (ASEN protocol, section 4.1).
+"""Benchmark: vectorised attribute-specific mAP vs the per-query teaching loop (ASEN protocol, docs/protocols.md §4.1).
 
 Sizes of the FashionAI test split: 3,600 queries and 14,400 candidates over 8 attributes. The attribute and
 value columns come from the real split files when ``shared_realdata()`` finds them, else they are synthetic

@@ -50,8 +50,8 @@ Boxes are ``[x1, y1, x2, y2]`` integer pixel coordinates with x2, y2 exclusive (
 convention of :mod:`fashionlab.synth`. ``left``/``right`` are *image* left/right (smaller/larger x), like the
 synth ground truth (whose ``neck_detail`` is our ``collar``: :data:`SYNTH_PART_NAMES`).
 
-Scoring: :func:`box_iou` (pairwise, same as ``torchvision.ops.box_iou``), :func:`box_hit` and
-:func:`part_hit_rate` (IoU >= 0.5, or the predicted box's centre inside the ground-truth box).
+Scoring: :func:`box_hit` and :func:`part_hit_rate` (IoU >= 0.5 by :func:`fashionlab.metrics.box_iou`, or the
+predicted box's centre inside the ground-truth box).
 
 §7.5's alternative, a small CNN that regresses the parts, is :class:`PartBoxRegressor` with
 :func:`part_box_loss` and :func:`part_box_targets` (training lives in the experiments). The paper regresses the
@@ -66,6 +66,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .metrics import box_iou
 
 __all__ = [
     "PART_NAMES",
@@ -86,7 +88,6 @@ __all__ = [
     "extract_parts",
     "extraction_steps",
     "extract_parts_batch",
-    "box_iou",
     "box_hit",
     "part_hit_rate",
     "PartBoxRegressor",
@@ -593,20 +594,6 @@ def _boxes(b, name: str) -> np.ndarray:
     if a.ndim != 2 or a.shape[1] != 4:
         raise ValueError(f"{name} must be [x1, y1, x2, y2] or (N, 4), got shape {a.shape}")
     return a
-
-
-def box_iou(a, b) -> np.ndarray:
-    """Pairwise IoU of boxes ``[x1, y1, x2, y2]`` (x2, y2 exclusive), ``(N, 4)`` x ``(M, 4)`` -> ``(N, M)``
-    (scoring of §4.3's parts; the same formula as ``torchvision.ops.box_iou``: area = (x2-x1)(y2-y1)).
-    A single box may be given as a flat list. Degenerate boxes (zero area) have IoU 0."""
-    a, b = _boxes(a, "a"), _boxes(b, "b")
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def box_hit(pred, gt, rule: str = "iou", iou_threshold: float = 0.5) -> bool:

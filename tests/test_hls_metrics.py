@@ -1,6 +1,6 @@
 """Paper 06 metrics: attribute recall@k (conventional and mmfashion's top-50 "altered" form) against a loop and a
-hand case, hierarchy violations, greedy detection matching and the pycocotools detection metrics on cases whose
-COCO numbers are known by hand."""
+hand case, hierarchy violations, the one box IoU (pairwise and paired) against ``torchvision.ops.box_iou``, greedy
+detection matching and the pycocotools detection metrics on cases whose COCO numbers are known by hand."""
 from __future__ import annotations
 
 import math
@@ -92,8 +92,51 @@ def test_hierarchy_violations_hand_case():
 
 
 # ----------------------------------------------------------------------------------------------------------
-# detection matching
+# box IoU and detection matching
 # ----------------------------------------------------------------------------------------------------------
+def _random_boxes(rng, n: int, dtype=torch.float64) -> torch.Tensor:
+    xy = rng.uniform(0, 50, (n, 2))
+    return torch.as_tensor(np.concatenate([xy, xy + rng.uniform(0.5, 30, (n, 2))], axis=1), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_box_iou_equals_torchvision_pairwise_and_paired(dtype):
+    from torchvision.ops import box_iou as tv_box_iou
+
+    rng = np.random.default_rng(10)
+    a, b = _random_boxes(rng, 7, dtype), _random_boxes(rng, 5, dtype)
+    b[0] = a[0]                                                   # one identical pair: IoU 1
+    ours = box_iou(a, b, dtype=dtype)
+    assert ours.shape == (7, 5) and ours.dtype == dtype and ours.device == a.device
+    assert torch.equal(ours, tv_box_iou(a, b))                    # the same formula, bit for bit
+    assert ours[0, 0].item() == 1.0 and (ours[:, 1:] < 1).all()
+    c = _random_boxes(rng, 7, dtype)
+    paired = box_iou(a, c, paired=True, dtype=dtype)
+    assert paired.shape == (7,) and torch.equal(paired, torch.diagonal(tv_box_iou(a, c)))
+    # the default is float64 whatever comes in: numpy, lists and integer boxes too
+    assert torch.equal(box_iou(a.numpy(), c.tolist()), tv_box_iou(a.double(), c.double()))
+    assert box_iou(a.float(), c).dtype == torch.float64
+
+
+def test_box_iou_hand_cases_degenerate_and_shapes():
+    assert box_iou([0, 0, 10, 10], [5, 0, 15, 10]).tolist() == [[50 / 150]]        # one flat box each
+    assert box_iou([[0, 0, 10, 10]], [[10, 0, 20, 10]], paired=True).tolist() == [0.0]  # touching: 0
+    # degenerate boxes (zero width or height, inverted) give 0, where torchvision gives NaN for 0 / 0
+    degenerate = [[3, 3, 3, 9], [3, 3, 9, 3], [9, 9, 3, 3]]
+    iou = box_iou(degenerate, degenerate)
+    assert torch.equal(iou, torch.zeros(3, 3, dtype=torch.float64))
+    from torchvision.ops import box_iou as tv_box_iou
+    assert torch.isnan(tv_box_iou(torch.tensor([[3.0, 3, 3, 9]]), torch.tensor([[3.0, 3, 3, 9]]))).all()
+    # an inverted box has no area: its overlap with a normal box is 0, not negative
+    assert box_iou([[9, 9, 3, 3]], [[0, 0, 10, 10]]).item() == 0.0
+    assert box_iou(np.zeros((0, 4)), [[0, 0, 1, 1]]).shape == (0, 1)
+    assert box_iou(np.zeros((0, 4)), np.zeros((0, 4)), paired=True).shape == (0,)
+    with pytest.raises(ValueError, match="paired"):
+        box_iou([[0, 0, 1, 1]], [[0, 0, 1, 1], [0, 0, 2, 2]], paired=True)
+    with pytest.raises(ValueError, match=r"\(n, 4\)"):
+        box_iou([[0, 0, 1]], [[0, 0, 1, 1]])
+
+
 def test_box_iou_and_greedy_matching():
     gt = [[0, 0, 10, 10], [20, 20, 30, 30]]
     det = torch.tensor([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30], [50, 50, 60, 60]], dtype=torch.float32)

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from fashionlab.metrics import balance_by_downsampling, imbalance_ratios, mean_imbalance_ratio, scumble
+from fashionlab.datasets.balance import balance_by_downsampling
+from fashionlab.metrics import imbalance_ratios, mean_imbalance_ratio, scumble
 
 
 def test_ir_and_mean_ir_by_hand():

@@ -101,9 +101,9 @@ def test_negative_zero_ties_with_positive_zero(sort):
     scores = torch.tensor([[-0.0, 0.0, -1.0], [0.0, -0.0, 1.0]], dtype=torch.float64)
     q_values, c_values = np.array([1, 1]), np.array([0, 1, 1])
     if sort == "packed":
-        ap, first, n_rel = M._chunk_packed(scores, q_values, c_values)
+        ap, first, n_rel = M.retrieval._chunk_packed(scores, q_values, c_values)
     else:
-        ap, first, n_rel = M._chunk_torch(scores, torch.from_numpy(q_values), torch.from_numpy(c_values))
+        ap, first, n_rel = M.retrieval._chunk_torch(scores, torch.from_numpy(q_values), torch.from_numpy(c_values))
     # row 0: -0.0 and +0.0 tie -> order 0, 1, 2 -> relevant at ranks 2, 3; row 1: order 2, 0, 1 -> ranks 1, 3
     assert ap.tolist() == pytest.approx([(1 / 2 + 2 / 3) / 2, (1 + 2 / 3) / 2], abs=1e-15)
     assert first.tolist() == [2, 1]
@@ -128,7 +128,7 @@ def test_packed_falls_back_on_float64_near_ties():
         res = M.attribute_map(q, [0], [1], c, np.zeros(3, int), c_val, sort=sort)
         assert res[0] == 0.5, sort  # the relevant candidate is second
     scores = torch.tensor([[1.0, np.nextafter(1.0, 2.0), 0.5]], dtype=torch.float64)
-    assert M._relevant_flat_packed(scores.numpy(), np.array([[True, False, False]])) is None
+    assert M.retrieval._relevant_flat_packed(scores.numpy(), np.array([[True, False, False]])) is None
 
 
 # --------------------------------------------------------------------------------------------------------

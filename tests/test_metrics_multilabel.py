@@ -98,7 +98,7 @@ def test_multilabel_relevance_chunks_and_empty(monkeypatch):
     rng = np.random.default_rng(2)
     q, c = rng.random((20, 6)) < 0.3, rng.random((30, 6)) < 0.3
     full = M.multilabel_relevance(q, c, mode="all")
-    monkeypatch.setattr(M, "_CPU_CHUNK_ELEMENTS", 31)  # one query per chunk
+    monkeypatch.setattr(M.retrieval, "_CPU_CHUNK_ELEMENTS", 31)  # one query per chunk
     assert torch.equal(M.multilabel_relevance(q, c, mode="all"), full)
     assert M.multilabel_relevance(np.zeros((0, 6)), c).shape == (0, 30)
     assert M.multilabel_relevance(q, np.zeros((0, 6))).shape == (20, 0)
@@ -275,7 +275,7 @@ def test_chunked_equals_unchunked(levels, monkeypatch):
         part = M.ranking_stats(scores, rel, k=10, chunk_size=chunk_size)
         for key in (*KEYS, "num_relevant"):
             assert torch.equal(part[key], whole[key]), (chunk_size, key)
-    monkeypatch.setattr(M, "_CPU_CHUNK_ELEMENTS", 200)  # the default chunking: 2 queries per chunk
+    monkeypatch.setattr(M.retrieval, "_CPU_CHUNK_ELEMENTS", 200)  # the default chunking: 2 queries per chunk
     default = M.ranking_stats(scores, rel, k=10)
     for key in (*KEYS, "num_relevant"):
         assert torch.equal(default[key], whole[key]), key

@@ -2,7 +2,8 @@
 
 Oracles: silhouettes built by hand with numpy (a T-shirt with short, hanging or slanted sleeves, a tank top,
 a stand collar, a skirt, trousers) whose jump rows and part boxes are known from the construction; morphology
-and hole filling against plain per-pixel loops; IoU against ``torchvision.ops.box_iou``."""
+and hole filling against plain per-pixel loops; part IoUs against the plain numpy formula (the box IoU itself is
+tested in ``tests/test_hls_metrics.py``)."""
 from __future__ import annotations
 
 from collections import deque
@@ -10,14 +11,12 @@ from collections import deque
 import numpy as np
 import pytest
 import torch
-from torchvision.ops import box_iou as tv_box_iou
 
 from fashionlab.parts import (
     PART_NAMES,
     PartBoxOutput,
     PartBoxRegressor,
     box_hit,
-    box_iou,
     clean_mask,
     closing,
     decode_part_boxes,
@@ -386,17 +385,28 @@ def test_bad_inputs_raise():
 
 
 # ------------------------------------------------------------------------------------------- scoring
-def test_box_iou_matches_torchvision():
+def _numpy_iou(a, b) -> float:
+    """IoU of two boxes in plain float64 numpy (the formula parts.py used before it took metrics.box_iou)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    ix = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
+    iy = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+    inter = ix * iy
+    union = max(a[2] - a[0], 0.0) * max(a[3] - a[1], 0.0) + max(b[2] - b[0], 0.0) * max(b[3] - b[1], 0.0) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def test_part_ious_are_float64_and_equal_the_numpy_formula():
+    # part_hit_rate's mean IoU goes through fashionlab.metrics.box_iou; its values must stay the float64 ones
     rng = np.random.default_rng(10)
-    a = rng.integers(0, 50, (7, 2))
-    b = rng.integers(0, 50, (5, 2))
-    A = np.concatenate([a, a + rng.integers(1, 30, (7, 2))], 1)
-    B = np.concatenate([b, b + rng.integers(1, 30, (5, 2))], 1)
-    ours = box_iou(A, B)
-    ref = tv_box_iou(torch.as_tensor(A, dtype=torch.float64), torch.as_tensor(B, dtype=torch.float64)).numpy()
-    assert np.allclose(ours, ref)
-    assert box_iou([0, 0, 10, 10], [5, 0, 15, 10])[0, 0] == pytest.approx(50 / 150)
-    assert box_iou([3, 3, 3, 9], [3, 3, 3, 9])[0, 0] == 0.0      # degenerate: 0, not NaN
+    lo = rng.integers(0, 50, (40, 2, 2))
+    hi = lo + rng.integers(0, 30, (40, 2, 2))          # width or height 0 sometimes: degenerate boxes
+    boxes = np.concatenate([lo, hi], axis=2)            # (40, 2, 4): a prediction and a ground truth
+    for p, g in boxes:
+        r = part_hit_rate([{"torso": p.tolist()}], [{"torso": g}], parts=("torso",))
+        assert r["torso"]["mean_iou"] == _numpy_iou(p, g)  # exact
+        assert box_hit(p, g) == (_numpy_iou(p, g) >= 0.5)
+    assert part_hit_rate([{"torso": [3, 3, 3, 9]}], [{"torso": [3, 3, 3, 9]}], parts=("torso",))[
+        "torso"]["mean_iou"] == 0.0                        # degenerate: 0, not NaN
 
 
 def test_box_hit_rules():

@@ -11,6 +11,7 @@
 * :mod:`~fashionlab.datasets.samplers`: ASEN v1 and ASEN++ triplet samplers (docs/implementations.md §2, §3) and
   paper 01's fixed triplet pool; triplets are image ids ``(anchor, positive, negative, attribute)``.
 """
+from .balance import balance_by_downsampling
 from .deepfashion import (
     CATEGORY_TYPE_NAMES,
     DEEPFASHION_SPLITS,
