@@ -46,9 +46,12 @@ def results_dir() -> Path:
 
 
 def shared_realdata() -> Path | None:
-    """The folder of real split files (``../shared/realdata`` beside the checkout, or ``$FASHIONLAB_REALDATA``).
+    """The folder of the real ASEN split and label files: ``$FASHIONLAB_REALDATA``, else ``../shared/realdata``
+    beside the checkout.
 
-    Returns ``None`` when absent: tests and notebooks that use it skip cleanly then.
+    These files are course materials that some readers have (annotations only, no images; their layout is
+    docs/formats.md §5.1 and §5.2); they are not part of the repository. Returns ``None`` when absent: tests
+    and notebooks that use it skip cleanly then.
     """
     env = os.environ.get("FASHIONLAB_REALDATA")
     candidates = [Path(env)] if env else []
@@ -61,8 +64,9 @@ def shared_realdata() -> Path | None:
 
 def display_path(path) -> str:
     """``path`` as notebooks and logs show it: relative to the repository root when inside it, otherwise
-    relative to ``$FASHIONLAB_DATA`` (shown as ``$FASHIONLAB_DATA/...``) or to ``../shared`` (shown as
-    ``../shared/...``), else the bare folder name. Committed outputs never show a machine path."""
+    relative to ``$FASHIONLAB_DATA`` (shown as ``$FASHIONLAB_DATA/...``) or to the course materials' folder
+    beside the checkout (shown as ``../shared/...``), else the bare folder name. Committed outputs never show a
+    machine path."""
     p = Path(path).resolve()
     anchors = [(project_root().resolve(), ""), (data_dir().resolve(), "$FASHIONLAB_DATA/"),
                ((project_root().parent / "shared").resolve(), "../shared/")]

@@ -1,8 +1,9 @@
 """Readers for the real annotation formats (docs/formats.md §5.1 ASEN split files, §5.2 FashionAI ``label.csv``,
 §5.6 ADDE split files with one-hot labels, used for Shopping100k and FashionSynth's shop dataset).
 
-The same functions read the real files (``../shared/realdata``, or a user's own copy of the ASEN data) and the
-files FashionSynth writes, so the real-data path runs on every experiment (docs/architecture.md, principle 2).
+The same functions read the real files (a user's own copy of the ASEN data, or the real split files of the course
+materials, ``../shared/realdata``, which the tests use when present) and the files FashionSynth writes, so the
+real-data path runs on every experiment (docs/architecture.md, principle 2).
 
 Robustness rules, learned from the reference loaders (docs/implementations.md §2 "Loader quirks", §10):
 
