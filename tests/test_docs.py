@@ -38,7 +38,7 @@ FORBIDDEN = {
     "the course's reference facts": re.compile(r"\b(?:data-formats|evaluation-protocols|reference-implementations)\b"),
 }
 
-DOC_REF = re.compile(r"(?<![\w./-])docs/([A-Za-z0-9_-]+)\.md\b")
+DOC_REF = re.compile(r"(?<![\w./-])(?:\.\./)?docs/([A-Za-z0-9_-]+)\.md\b")
 _SEP = re.compile(r"(?:[\s#]*(?:[,;/]|\band\b)?[\s#]*)")
 _SECTION = re.compile(r"(?:§\s?|section\s+)(\d+(?:\.\d+)*)(?![\d.]*\d)")
 _PRINCIPLE = re.compile(r"principles?\s+(\d+)((?:\s*(?:,|and|-|–)\s*\d+)*)")
