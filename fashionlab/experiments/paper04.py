@@ -41,21 +41,30 @@ Attributes that do not apply (a skirt's collar) count as one more value, "n/a", 
 trained on. ``--data`` runs on a real ADDE-layout folder (Shopping100k's split files with its images; not
 public, docs/formats.md §5.6): no ground truth there, so the case target is jump detection's rule and the part
 rows are skipped.
+
+The recipe, step by step (a notebook calls the same steps): :func:`load_data` → :func:`build_model` →
+:func:`train` (``engine.fit`` with the model's own ``.loss``, two stages, each cached under
+``data/checkpoints/part-search/``) → :func:`evaluate` → :func:`report`; :func:`part_search` is those steps in order.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from .registry import Outcome, register
+from .paper04_data import ShopSearchData, shop_data
+from .paper04_tables import PAPER_NOTE, paper_rows
+from .registry import Result, register
 
-__all__ = ["METHODS", "PART_OF", "PartSearchConfig", "PART_SEARCH_CONFIGS", "ShopSearchData", "shop_data",
-           "build_backbone", "build_method", "train_method", "train_regressor", "embed", "class_prototypes",
-           "evaluate_search", "manipulation_protocol", "recognition_accuracy", "part_scores", "paper_rows",
-           "part_search"]
+__all__ = ["METHODS", "PART_OF", "KS", "PartSearchConfig", "PART_SEARCH_CONFIGS", "ShopSearchData", "shop_data",
+           "load_data", "build_backbone", "build_model", "Stage", "schedule", "training_step", "epoch_batches",
+           "cache_key", "train", "embed", "class_prototypes", "manipulation_protocol", "evaluate_search",
+           "recognition_accuracy", "SearchEvaluation", "evaluate", "train_regressor", "PartStudy", "study_parts",
+           "part_scores", "extraction_rates", "PartSearchResult", "report", "paper_rows", "part_search"]
+
 
 METHODS = ("Classic", "w/o parts & ranking", "w/o parts", "Proposed")
 #: §6: which part feeds each special attribute's branch (pattern and colour: the chest = torso; length: the
@@ -115,180 +124,28 @@ PART_SEARCH_CONFIGS = {
 
 KS = (5, 10, 20)
 
-
-class ShopSearchData:
-    """One shop dataset ready for the experiment: labels, images at two sizes, parts from jump detection and (on
-    FashionSynth) the true parts and cases.
-
-    Per split (``"train"``, ``"test"``): ``images[split]`` (uint8 ``(N, 3, S, S)`` at ``image_size``), ``inputs``
-    (the same at ``input_size``), ``labels`` (``(N, A)``, -1 = missing, as in the label files), ``match_labels``
-    (missing = -1, not applicable = the extra value ``K_a``), ``jump`` (:class:`~fashionlab.parts.PartExtraction`
-    per image), ``boxes``/``present`` (jump detection's parts at ``input_size``, ``(N, P, 4)`` / ``(N, P)``),
-    ``gt_boxes``/``gt_present``, ``case`` (the "Extract Parts?" target: the true case on FashionSynth, else the
-    jump rule's), ``records`` (ground truth or None). ``queries``/``gallery``: test image ids (§6).
-    """
-
-    def __init__(self, root: Path, cfg: PartSearchConfig, progress: bool = False):
-        import torch
-
-        from ..datasets import read_adde_split
-        from ..models.partsearch import CASES3
-        from ..parts import PART_NAMES, SYNTH_PART_NAMES
-
-        self.root, self.cfg = Path(root), cfg
-        self.part_names = PART_NAMES
-        self.splits = {s: read_adde_split(self.root, s) for s in ("train", "test")}
-        sp = self.splits["test"]
-        self.schema = sp.schema
-        self.attributes = tuple(sp.attributes)
-        self.general = sp.general or self.attributes[:1]
-        self.special = sp.special or self.attributes[len(self.general):]
-        self.num_values = dict(zip(self.attributes, sp.attr_num))
-        self.queries, self.gallery = sp.queries, sp.gallery
-        if not len(self.queries) or not len(self.gallery):
-            raise ValueError(f"{self.root}: the test split needs query_test.txt and gallery_test.txt (paper 04 §6)")
-        gt_file = self.root / "ground_truth.jsonl"
-        self.has_gt = gt_file.is_file()
-        cases = CASES3
-        self.images, self.inputs, self.labels, self.match_labels, self.records = {}, {}, {}, {}, {}
-        self.jump, self.boxes, self.present, self.gt_boxes, self.gt_present, self.case = {}, {}, {}, {}, {}, {}
-        self.jump_case = {}
-        self.jump_seconds = 0.0
-        for s, split in self.splits.items():
-            self.images[s], self.inputs[s] = self._decode(split, progress)
-            self.labels[s] = split.labels
-            recs = None
-            if self.has_gt:
-                from ..synth.shop import load_shop_ground_truth
-
-                recs = load_shop_ground_truth(self.root, s)
-            self.records[s] = recs
-            self.match_labels[s] = self._match_labels(split.labels, recs)
-            t0 = time.perf_counter()
-            self.jump[s] = self._extract(self.images[s])
-            self.jump_seconds += time.perf_counter() - t0
-            k = cfg.input_size / cfg.image_size
-            self.boxes[s], self.present[s] = self._box_array([j.parts for j in self.jump[s]], k)
-            rule = np.array([cases.index(j.case) if j.case in cases else 0 for j in self.jump[s]])
-            if recs is not None:
-                gt_parts = [{p: r["parts"].get(SYNTH_PART_NAMES.get(p, p)) for p in PART_NAMES} for r in recs]
-                self.gt_boxes[s], self.gt_present[s] = self._box_array(gt_parts, k)
-                self.case[s] = np.array([cases.index(r["part_case"]) for r in recs])
-            else:
-                self.case[s] = rule
-            self.jump_case[s] = rule
-        self._mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
-        self._std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
-
-    # -- loading -------------------------------------------------------------------------------------------
-    def _decode(self, split, progress):
-        import torch
-        import torch.nn.functional as F
-
-        from ..datasets import TensorImages
-
-        hi = TensorImages(self.root, split.filenames, self.cfg.image_size, progress=progress,
-                          source=str(split.files["filenames"])).data
-        if self.cfg.input_size == self.cfg.image_size:
-            return hi, hi
-        lo = torch.empty((len(hi), 3, self.cfg.input_size, self.cfg.input_size), dtype=torch.uint8)
-        for s in range(0, len(hi), 512):
-            y = F.interpolate(hi[s:s + 512].float(), size=(self.cfg.input_size,) * 2, mode="bilinear",
-                              antialias=True, align_corners=False)
-            lo[s:s + 512] = y.round_().clamp_(0, 255).to(torch.uint8)
-        return hi, lo
-
-    def _match_labels(self, labels: np.ndarray, recs) -> np.ndarray:
-        """Labels for exact matching: missing = -1; not applicable (ground truth says None) = the extra value K_a."""
-        out = labels.copy()
-        if recs is None:
-            return out
-        for j, a in enumerate(self.attributes):
-            na = np.array([r["attributes"].get(a) is None for r in recs])
-            out[na, j] = self.num_values[a]
-        return out
-
-    @staticmethod
-    def _extract(images):
-        from ..parts import extract_parts_batch
-
-        out = []
-        for s in range(0, len(images), 256):
-            out += extract_parts_batch(images[s:s + 256])
-        return out
-
-    def _box_array(self, parts: list[dict], k: float):
-        boxes = np.zeros((len(parts), len(self.part_names), 4), dtype=np.float32)
-        present = np.zeros((len(parts), len(self.part_names)), dtype=bool)
-        for i, d in enumerate(parts):
-            for j, p in enumerate(self.part_names):
-                if d.get(p) is not None:
-                    boxes[i, j] = np.asarray(d[p], dtype=np.float32) * k
-                    present[i, j] = True
-        return boxes, present
-
-    # -- batches -------------------------------------------------------------------------------------------
-    def train_labels(self, split: str, ids) -> dict:
-        """``{attribute: (B,) labels}`` for Eq. 1 / Eq. 3 (-1 = no label), plus ``"general"`` (the combination
-        of the general attributes: §4.5's stricter rule, anchor and positive share every general attribute)."""
-        lab = self.labels[split][np.asarray(ids)]
-        out = {a: lab[:, j] for j, a in enumerate(self.attributes)}
-        g = lab[:, [self.attributes.index(a) for a in self.general]]
-        code = np.zeros(len(g), dtype=np.int64)
-        for j, a in enumerate(self.general):
-            code = code * (self.num_values[a] + 1) + g[:, j]
-        out["general"] = np.where((g >= 0).all(1), code, -1)
-        return out
-
-    def batch(self, split: str, ids, train: bool = False, device=None, parts: str = "jump"):
-        """Normalised inputs ``(B, 3, s, s)``, part boxes ``(B, P, 4)``, ``present`` ``(B, P)`` (``parts``: "jump",
-        "gt" or "none"), with the same random horizontal flip of image and boxes when ``train`` (the sleeves
-        swap sides)."""
-        import torch
-
-        ids = np.asarray(ids)
-        x = self.inputs[split][torch.from_numpy(ids)].float()
-        if parts == "gt":
-            b, p = self.gt_boxes[split][ids], self.gt_present[split][ids]
-        elif parts == "none":
-            b, p = np.zeros((len(ids), len(self.part_names), 4), np.float32), np.zeros((len(ids), len(self.part_names)), bool)
-        else:
-            b, p = self.boxes[split][ids], self.present[split][ids]
-        boxes, present = torch.from_numpy(b.copy()), torch.from_numpy(p.copy())
-        if train:
-            flip = torch.rand(len(ids)) < 0.5
-            x[flip] = x[flip].flip(-1)
-            w = float(self.cfg.input_size)
-            fb = boxes[flip]
-            fb = torch.stack([w - fb[..., 2], fb[..., 1], w - fb[..., 0], fb[..., 3]], -1)
-            perm = list(range(len(self.part_names)))  # a mirrored left sleeve is a right sleeve
-            li, ri = self.part_names.index("left_sleeve"), self.part_names.index("right_sleeve")
-            perm[li], perm[ri] = ri, li
-            boxes[flip], present[flip] = fb[:, perm], present[flip][:, perm]
-        x = x.sub_(self._mean).div_(self._std)
-        if device is not None:
-            x, boxes, present = x.to(device), boxes.to(device), present.to(device)
-        return x, boxes, present
+#: Methods trained without L_triplet in stage 2 (§7 "Baselines"); any other name (a student's network) gets it.
+NO_RANKING = ("Classic", "w/o parts & ranking")
+#: Stage 1 of "w/o parts & ranking" is stage 1 of "w/o parts" (same network, same loss): one cache entry.
+SHARED_STAGE1 = {"w/o parts & ranking": "w/o parts"}
 
 
-def shop_data(cfg: PartSearchConfig, data: Path | None, seed: int, progress: bool = True) -> tuple[Path, str]:
-    """The dataset folder and its description: a real ADDE-layout folder (``data``) or FashionSynth's shop preset
-    (rendered once into ``data/synth``)."""
-    if data is not None:
-        if not Path(data).is_dir():
-            raise FileNotFoundError(f"--data {data}: not a folder. Expected an ADDE-layout dataset (imgs_train.txt, "
-                                    "labels_train.txt, attr_num.txt, ... and the images; docs/formats.md §5.6)")
-        return Path(data), f"ADDE-layout folder {Path(data).name}"
-    from ..synth.shop import ensure_shop
-
-    root = ensure_shop(cfg.num_images, seed=seed, image_size=cfg.image_size, designs=cfg.designs, progress=progress,
-                       query_fraction=cfg.query_fraction, train_fraction=cfg.train_fraction)
-    return root, (f"FashionSynth shop, {cfg.num_images} images from {cfg.designs} designs at {cfg.image_size} px "
-                  f"(networks see {cfg.input_size} px), seed {seed}")
+def _mode_of(cfg: PartSearchConfig) -> str:
+    return next((m for m, c in PART_SEARCH_CONFIGS.items() if c == cfg), "custom")
 
 
 # ----------------------------------------------------------------------------------------------------------
-# models and training
+# 1. data
+# ----------------------------------------------------------------------------------------------------------
+def load_data(cfg: PartSearchConfig, data: Path | None = None, seed: int = 0, progress: bool = False) -> ShopSearchData:
+    """Step 1: the shop dataset (§3) ready for training and search: a real ADDE-layout folder ``data`` or
+    FashionSynth's shop preset (rendered once), decoded at two sizes, with jump detection's parts (§4.3)."""
+    root, desc = shop_data(cfg, data, seed, progress)
+    return ShopSearchData(root, cfg, progress=progress, description=desc)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 2. model
 # ----------------------------------------------------------------------------------------------------------
 def build_backbone(cfg: PartSearchConfig):
     """SmallCNN of width ``cfg.width`` with output stride 8 (the last block's stride removed), so an 80 px input
@@ -301,133 +158,136 @@ def build_backbone(cfg: PartSearchConfig):
     return net
 
 
-def build_method(method: str, cfg: PartSearchConfig, num_values: dict, general, special):
-    """A fresh network for ``method`` (one of :data:`METHODS`): ``num_values`` = ``{attribute: K}``, ``general`` /
-    ``special`` the attribute groups of §4.1 (e.g. ``fashionlab.synth.shop.GENERAL`` / ``SPECIAL``)."""
+def build_model(method: str, cfg: PartSearchConfig, data: ShopSearchData, seed: int = 0):
+    """Step 2: a fresh network for ``method`` (one of :data:`METHODS`), its initial weights a function of ``seed``
+    (seeded here, so a model built in a notebook starts where the recipe's does). ``Proposed``: Fig. 3's
+    :class:`~fashionlab.models.PartSearchNet`; ``w/o parts`` and ``w/o parts & ranking``: the same with every
+    branch on the whole map; ``Classic``: :class:`~fashionlab.models.AttributeClassifierNet` (§7)."""
+    from ..engine import seed_everything
     from ..models import AttributeClassifierNet, PartSearchNet
-    from ..parts import PART_NAMES
 
-    gen = {a: num_values[a] for a in general}
-    spe = {a: num_values[a] for a in special}
-    if method == "Classic":
-        return AttributeClassifierNet(build_backbone(cfg), gen, spe, hidden=cfg.hidden, pool=cfg.pool)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
-    part_of = {a: PART_OF.get(a, ()) for a in special}
-    return PartSearchNet(build_backbone(cfg), gen, spe, part_of, PART_NAMES, dim=cfg.dim, hidden=cfg.hidden,
+    seed_everything(seed)
+    gen = {a: data.num_values[a] for a in data.general}
+    spe = {a: data.num_values[a] for a in data.special}
+    if method == "Classic":
+        return AttributeClassifierNet(build_backbone(cfg), gen, spe, hidden=cfg.hidden, pool=cfg.pool)
+    part_of = {a: PART_OF.get(a, ()) for a in data.special}
+    return PartSearchNet(build_backbone(cfg), gen, spe, part_of, data.part_names, dim=cfg.dim, hidden=cfg.hidden,
                          pool=cfg.pool, use_parts=method == "Proposed")
 
 
-def _step(method: str, data: ShopSearchData, ranking: bool, dev):
+# ----------------------------------------------------------------------------------------------------------
+# 3. training (§6): L_attribute, then L_attribute + L_triplet; the loss is the model's own .loss
+# ----------------------------------------------------------------------------------------------------------
+class Stage(NamedTuple):
+    """One stage of §6's schedule: ``ranking`` adds L_triplet (Eq. 3); ``offset`` = epochs trained before it."""
+
+    stage: int
+    ranking: bool
+    epochs: int
+    offset: int
+    lr: float
+
+
+def schedule(method: str, cfg: PartSearchConfig) -> list[Stage]:
+    """§6: ``cfg.epochs`` of ``L_attribute`` (Eq. 1-2), then ``cfg.stage2_epochs`` at half the learning rate with
+    ``L_triplet`` added, except for the methods of :data:`NO_RANKING`. Stages without epochs are left out."""
+    stages = [Stage(1, False, cfg.epochs, 0, cfg.lr),
+              Stage(2, method not in NO_RANKING, cfg.stage2_epochs, cfg.epochs, cfg.lr * 0.5)]
+    return [s for s in stages if s.epochs > 0]
+
+
+def training_step(data: ShopSearchData, ranking: bool, device, margin: float):
+    """``fit``'s step: a batch of training image ids → flipped, normalised images with their parts, labels and
+    case → ``model.loss(...)`` (:meth:`~fashionlab.models.PartSearchNet.loss`: Eq. 1-3)."""
     import torch
-    import torch.nn.functional as F
-
-    from ..models import attribute_loss, signature_triplet_loss
-
-    cfg = data.cfg
 
     def step(model, ids):
         ids = ids.cpu().numpy()
-        x, boxes, present = data.batch("train", ids, train=True, device=dev)
-        labels = {a: torch.from_numpy(v).to(dev) for a, v in data.train_labels("train", ids).items()}
-        if method == "Classic":
-            logits = model(x)
-            loss = attribute_loss(logits, labels)
-            return loss, {"L_attribute": loss}
-        case = torch.from_numpy(data.case["train"][ids]).to(dev)
-        out = model(x, boxes, present, case=case)
-        l_att = attribute_loss(out.logits, labels) + F.cross_entropy(out.case_logits, case)
-        metrics = {"L_attribute": l_att}
-        if not ranking:
-            return l_att, metrics
-        l_tri = signature_triplet_loss(out.signatures, labels, margin=cfg.margin)
-        metrics["L_triplet"] = l_tri
-        return l_att + l_tri, metrics
+        x, boxes, present = data.batch("train", ids, train=True, device=device)
+        labels = {a: torch.from_numpy(v).to(device) for a, v in data.train_labels("train", ids).items()}
+        case = torch.from_numpy(data.case["train"][ids]).to(device)
+        return model.loss(x, boxes, present, labels, case, ranking=ranking, margin=margin)
 
     return step
 
 
-def _batches(data: ShopSearchData):
+def epoch_batches(data: ShopSearchData, batch: int):
     """Mini-batches of training image ids, a fresh shuffle per epoch (``fit`` seeds it from the epoch)."""
     import torch
 
     n = len(data.labels["train"])
-    return lambda epoch: list(torch.randperm(n).split(data.cfg.batch))
+    return lambda epoch: list(torch.randperm(n).split(batch))
 
 
-def train_method(method: str, data: ShopSearchData, seed: int = 0, progress: bool = False, init=None,
-                 ranking: bool | None = None, epochs: int | None = None, epoch_offset: int = 0):
-    """Train ``method`` (§6): ``Classic`` and ``w/o parts & ranking`` with ``L_attribute`` (Eq. 1-2), the others
-    with ``L_attribute`` for ``cfg.epochs`` then ``L_attribute + L_triplet`` (Eq. 3) for ``cfg.stage2_epochs``.
-    ``init``: a model to continue from (a copy is trained); with ``ranking``/``epochs``/``epoch_offset`` one stage
-    can be run alone (how the experiment shares stage 1 between the two whole-map methods).
-    Returns ``(model, history)`` (history: one record per epoch)."""
-    import copy
+def cache_key(method: str, stage: Stage, cfg: PartSearchConfig, data: ShopSearchData, seed: int) -> dict:
+    """The trained-model cache key of one stage (``engine.fit(cache_key=...)``)."""
+    return {"experiment": "part-search", "method": SHARED_STAGE1.get(method, method) if stage.stage == 1 else method,
+            "mode": _mode_of(cfg), "seed": seed, "config": cfg, "dataset": data.description, "stage": stage.stage,
+            "ranking": stage.ranking}
 
+
+def train(method: str, model, data: ShopSearchData, cfg: PartSearchConfig | None = None, seed: int = 0, device=None,
+          progress: bool = False, verbose: bool = True):
+    """Step 3: train ``model`` as ``method`` through :func:`fashionlab.engine.fit`, one call per :func:`schedule`
+    stage (a fresh Adam each), each stage kept in the trained-model cache and loaded on a re-run. ``device``:
+    where to train (None: the model's device). Returns the :class:`~fashionlab.engine.History` (one record per
+    epoch, with its ``stage``); the model is left in eval mode."""
     import torch
 
-    from ..engine import History, device as pick_device, fit, seed_everything
+    from ..engine import History, fit
 
-    cfg = data.cfg
-    dev = pick_device(verbose=False)
-    seed_everything(seed)
-    model = (copy.deepcopy(init) if init is not None
-             else build_method(method, cfg, data.num_values, data.general, data.special)).to(dev)
-    if ranking is None:  # the whole schedule
-        uses_ranking = method in ("w/o parts", "Proposed")
-        stages = [(False, cfg.epochs, 0), (uses_ranking, cfg.stage2_epochs, cfg.epochs)]
-    else:
-        stages = [(ranking, cfg.epochs if epochs is None else epochs, epoch_offset)]
+    cfg = cfg or data.cfg
+    dev = device if device is not None else next(model.parameters()).device
+    model.to(dev)
     records = []
-    for rank, n_epochs, offset in stages:
-        if n_epochs <= 0:
-            continue
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr * (0.5 if offset else 1.0))
-        h = fit(model, _step(method, data, rank, dev), _batches(data), opt, n_epochs, device=dev,
-                seed=seed + offset, progress=progress, verbose=progress)
-        records += [{**r, "epoch": r.get("epoch", 0) + offset, "stage": 2 if rank or offset else 1} for r in h]
+    for st in schedule(method, cfg):
+        opt = torch.optim.Adam(model.parameters(), lr=st.lr)
+        h = fit(model, training_step(data, st.ranking, dev, cfg.margin), epoch_batches(data, cfg.batch), opt, st.epochs,
+                device=dev, seed=seed + st.offset, progress=progress, verbose=verbose,
+                cache_key=cache_key(method, st, cfg, data, seed))
+        records += [{**r, "epoch": r["epoch"] + st.offset, "stage": st.stage} for r in h]
     model.eval()
-    return model, History(records)
+    return History(records)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# signatures, prototypes, search
+# 4. evaluation: signatures, prototypes, Eq. 4 search, §7's protocol
 # ----------------------------------------------------------------------------------------------------------
-def embed(method: str, model, data: ShopSearchData, split: str, ids=None, parts: str = "jump", dev=None,
-          batch: int = 256) -> dict:
-    """Signatures ``{"general" and each special attribute: (N, d) CPU tensor}`` of images ``ids`` of ``split``,
-    plus ``"_logits"`` (``{attribute: (N, K)}``) and, for the two-path networks, ``"_case"`` (predicted case
-    index). ``parts``: "jump" (jump detection, the paper), "gt" (true boxes) or a ``(boxes, present)`` pair of
-    arrays for ``ids``."""
+def embed(model, data: ShopSearchData, split: str, ids=None, parts="jump", device=None, batch: int = 256) -> dict:
+    """Signatures ``{"general" and each special attribute: (N, d) CPU tensor}`` of images ``ids`` of ``split``
+    (through :func:`fashionlab.engine.extract_features`), plus ``"_logits"`` (``{attribute: (N, K)}``) and, for the
+    two-path networks, ``"_case"`` (the "Extract Parts?" head's case index). ``parts``: "jump" (jump detection, the
+    paper), "gt" (true boxes) or a ``(boxes, present)`` pair of arrays for ``ids``."""
     import torch
 
-    dev = dev or next(model.parameters()).device
+    from ..engine import extract_features
+    from ..models import AttributeClassifierNet
+
+    dev = device if device is not None else next(model.parameters()).device
     ids = np.arange(len(data.labels[split])) if ids is None else np.asarray(ids)
-    sig, logits, cases = {}, {}, []
-    model.eval()
-    with torch.no_grad():
-        for s in range(0, len(ids), batch):
-            chunk = ids[s:s + batch]
-            if isinstance(parts, tuple):
-                x, _, _ = data.batch(split, chunk, device=dev, parts="none")
-                b = torch.from_numpy(parts[0][s:s + batch]).to(dev)
-                p = torch.from_numpy(parts[1][s:s + batch]).to(dev)
-            else:
-                x, b, p = data.batch(split, chunk, device=dev, parts=parts)
-            if method == "Classic":
-                out_sig, out_logits = model.signatures(x), model(x)
-            else:
-                out = model(x, b, p)
-                out_sig, out_logits = out.signatures, out.logits
-                cases.append(out.case_logits.argmax(1).cpu())
-            for k, v in out_sig.items():
-                sig.setdefault(k, []).append(v.float().cpu())
-            for k, v in out_logits.items():
-                logits.setdefault(k, []).append(v.float().cpu())
-    out = {k: torch.cat(v) for k, v in sig.items()}
-    out["_logits"] = {k: torch.cat(v) for k, v in logits.items()}
-    if cases:
-        out["_case"] = torch.cat(cases).numpy()
+    classic = isinstance(model, AttributeClassifierNet)
+
+    def fn(pos):
+        if isinstance(parts, tuple):
+            x, _, _ = data.batch(split, ids[pos], device=dev, parts="none")
+            b, p = torch.from_numpy(parts[0][pos]).to(dev), torch.from_numpy(parts[1][pos]).to(dev)
+        else:
+            x, b, p = data.batch(split, ids[pos], device=dev, parts=parts)
+        if classic:
+            logits = model(x)
+            return {"sig": model.signatures(x, logits), "logits": logits}
+        out = model(x, b, p)
+        return {"sig": out.signatures, "logits": out.logits, "case": out.case_logits.argmax(1)}
+
+    positions = [np.arange(s, min(s + batch, len(ids))) for s in range(0, len(ids), batch)]
+    got = extract_features(fn, positions, device=dev, model=model, out_device="cpu")
+    out = dict(got["sig"])
+    out["_logits"] = got["logits"]
+    if "case" in got:
+        out["_case"] = got["case"].numpy()
     return out
 
 
@@ -498,22 +358,56 @@ def recognition_accuracy(test_emb: dict, data: ShopSearchData) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# §7.5: the regression alternative to jump detection
+
+@dataclass
+class SearchEvaluation:
+    """What :func:`evaluate` returns for one network: ``results`` (:func:`evaluate_search`: ``"direct"`` and
+    ``"manipulation"`` top-k accuracies, fractions, with ``"counts"``), the test ``embeddings`` (:func:`embed`), the
+    §4.6 ``prototypes`` from the training signatures, and per-attribute ``recognition`` accuracy."""
+
+    method: str
+    results: dict
+    embeddings: dict
+    prototypes: dict
+    recognition: dict
+
+    def top(self, k: int = 20, kind: str = "manipulation") -> float:
+        """Top-``k`` accuracy (%) of ``kind`` ("direct" or "manipulation")."""
+        return 100 * float(self.results[kind]["overall"][k])
+
+
+def evaluate(method: str, model, data: ShopSearchData, device=None, protocol=None, parts="jump", prototypes=None,
+             seed: int = 0) -> SearchEvaluation:
+    """Step 4: §7's search experiment for a trained network: prototypes (§4.6) from its training signatures (jump
+    detection's parts, as it was trained), test signatures with ``parts``, then direct and manipulated Eq. 4 search
+    (``protocol``: :func:`manipulation_protocol`, drawn with ``seed`` when not given)."""
+    if protocol is None:
+        protocol = manipulation_protocol(data, data.cfg.rounds, seed)
+    if prototypes is None:
+        prototypes = class_prototypes(embed(model, data, "train", device=device), data)
+    emb = embed(model, data, "test", parts=parts, device=device)
+    return SearchEvaluation(method, evaluate_search(emb, prototypes, data, protocol), emb, prototypes,
+                            recognition_accuracy(emb, data))
+
+
 # ----------------------------------------------------------------------------------------------------------
-def train_regressor(data: ShopSearchData, seed: int = 0, progress: bool = False):
-    """§7.5: a :class:`~fashionlab.parts.PartBoxRegressor` trained on ``cfg.regressor_images`` training images
-    with their true part boxes (at ``cfg.regressor_size`` px). Returns ``(model, predict)`` where
-    ``predict(split, ids)`` gives ``(boxes at input_size (n, P, 4), present (n, P), per-image dicts at
+# §7.5: how good are the parts? jump detection, a regressor trained on a few images, the true boxes
+# ----------------------------------------------------------------------------------------------------------
+def train_regressor(data: ShopSearchData, seed: int = 0, device=None):
+    """§7.5: a :class:`~fashionlab.parts.PartBoxRegressor` trained (``engine.fit``, cached) on ``cfg.regressor_images``
+    training images with their true part boxes (at ``cfg.regressor_size`` px). Returns ``(model, predict, ids)``
+    where ``predict(split, ids)`` gives ``(boxes at input_size (n, P, 4), present (n, P), per-image dicts at
     image_size)``."""
     import torch
     import torch.nn.functional as F
 
-    from ..engine import seed_everything
-    from ..parts import PartBoxRegressor, decode_part_boxes, part_box_loss
+    from ..engine import extract_features, fit, seed_everything
+    from ..parts import PartBoxOutput, PartBoxRegressor, decode_part_boxes, part_box_loss
 
     cfg = data.cfg
     if not data.has_gt:
         raise ValueError("the §7.5 regressor needs true part boxes (FashionSynth's ground truth)")
+    dev = device if device is not None else torch.device("cpu")
     seed_everything(seed)
     rng = np.random.default_rng([seed, 75])
     ids = np.sort(rng.choice(len(data.labels["train"]), min(cfg.regressor_images, len(data.labels["train"])),
@@ -524,60 +418,111 @@ def train_regressor(data: ShopSearchData, seed: int = 0, progress: bool = False)
         x = data.images[split][torch.from_numpy(np.asarray(i))].float() / 255.0
         return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
-    k = cfg.input_size
-    target = torch.from_numpy(data.gt_boxes["train"][ids] / k)
+    target = torch.from_numpy(data.gt_boxes["train"][ids] / cfg.input_size)
     present = torch.from_numpy(data.gt_present["train"][ids]).float()
     model = PartBoxRegressor(len(data.part_names))
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     x = images("train", ids)
-    for epoch in range(cfg.regressor_epochs):
-        for s in range(0, len(ids), 16):
-            out = model(x[s:s + 16])
-            loss = part_box_loss(out, target[s:s + 16], present[s:s + 16])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    chunks = [(x[s:s + 16], target[s:s + 16], present[s:s + 16]) for s in range(0, len(ids), 16)]
+
+    def step(net, batch):
+        xb, tb, pb = batch
+        return part_box_loss(net(xb), tb, pb)
+
+    fit(model, step, chunks, torch.optim.Adam(model.parameters(), lr=3e-3), cfg.regressor_epochs, device=dev,
+        seed=seed, progress=False, verbose=False,
+        cache_key={"experiment": "part-search", "method": "part regressor", "mode": _mode_of(cfg), "seed": seed,
+                   "config": cfg, "dataset": data.description, "images": ids.tolist()})
     model.eval()
 
     def predict(split, i):
-        with torch.no_grad():
-            out = model(images(split, i))
+        out = PartBoxOutput(*extract_features(lambda b: tuple(model(b)), [images(split, i)], device=dev, model=model,
+                                              out_device="cpu"))
         dicts = decode_part_boxes(out, cfg.image_size, data.part_names)
-        b, p = data._box_array(dicts, cfg.input_size / cfg.image_size)
+        b, p = data.box_array(dicts, cfg.input_size / cfg.image_size)
         return b, p, dicts
 
     return model, predict, ids
 
 
-# ----------------------------------------------------------------------------------------------------------
-# the paper's numbers and the experiment
-# ----------------------------------------------------------------------------------------------------------
-#: Table 2 (top-20 accuracy after manipulating one attribute, fractions in the paper).
-PAPER_TABLE2 = {
-    "pattern": {"Classic": 0.43, "w/o parts & ranking": 0.44, "w/o parts": 0.48, "AMNet": 0.51, "Proposed": 0.54},
-    "collar": {"Classic": 0.35, "w/o parts & ranking": 0.43, "w/o parts": 0.51, "AMNet": 0.39, "Proposed": 0.60},
-    "fastening": {"Classic": 0.14, "w/o parts & ranking": 0.16, "w/o parts": 0.30, "AMNet": 0.38, "Proposed": 0.35},
-    "sleeve_length": {"Classic": 0.23, "w/o parts & ranking": 0.32, "w/o parts": 0.37, "AMNet": 0.37,
-                      "Proposed": 0.46},
-    "colour": {"Classic": 0.51, "w/o parts & ranking": 0.63, "w/o parts": 0.67, "AMNet": 0.64, "Proposed": 0.72},
-}
-#: §7.1-7.2 text (Fig. 6 is a plot; only these numbers are stated). "w/o parts" is the text's "around 7.5%" below
-#: Proposed.
-PAPER_TOP20 = {"top-20 direct": {"Proposed": 56.5},
-               "top-20 manipulation": {"Classic": 33.2, "w/o parts & ranking": 40.1, "w/o parts": 53.1 - 7.5,
-                                       "AMNet": 45.8, "Proposed": 53.1}}
+def part_scores(predictions: list[dict], data: ShopSearchData, split: str = "test", ids=None) -> dict:
+    """:func:`fashionlab.parts.part_hit_rate` of per-image part dicts (at ``image_size``) against the truth."""
+    from ..parts import SYNTH_PART_NAMES, part_hit_rate
+
+    recs = data.records[split]
+    ids = range(len(recs)) if ids is None else ids
+    return part_hit_rate(predictions, [recs[i]["parts"] for i in ids], data.part_names, gt_names=SYNTH_PART_NAMES)
 
 
-def paper_rows() -> list[dict]:
-    rows = []
-    for metric, by_method in PAPER_TOP20.items():
-        for m, v in by_method.items():
-            rows.append({"method": m, "metric": metric, "value": round(v, 2), "dataset": PAPER_DATASET})
-    for a, by_method in PAPER_TABLE2.items():
-        for m, v in by_method.items():
-            rows.append({"method": m, "metric": "top-20 manipulation", "attribute": a, "value": round(100 * v, 2),
-                         "dataset": PAPER_DATASET})
-    return rows
+@dataclass
+class PartStudy:
+    """§7.5 on FashionSynth: ``stats`` (:func:`part_scores` of jump detection and of the regressor, keyed by row
+    name), ``evaluations`` of the trained Proposed network fed the regressed or the true parts at test time."""
+
+    stats: dict
+    evaluations: dict
+    regressor_images: int
+    seconds: float
+
+
+def study_parts(data: ShopSearchData, proposed, evaluation: SearchEvaluation, protocol, seed: int = 0,
+                device=None) -> PartStudy:
+    """Score jump detection's and §7.5's regressed parts against the true boxes, and search with the trained
+    Proposed network fed the regressed or the true parts (prototypes: ``evaluation``'s, from jump detection)."""
+    t0 = time.perf_counter()
+    _, predict, reg_ids = train_regressor(data, seed, device)
+    seconds = time.perf_counter() - t0
+    rb, rp, rdicts = predict("test", np.arange(len(data.labels["test"])))
+    stats = {"Jump detection": part_scores([j.parts for j in data.jump["test"]], data),
+             f"Regression ({len(reg_ids)} images)": part_scores(rdicts, data)}
+    evals = {name: evaluate("Proposed", proposed, data, device, protocol, parts=parts,
+                            prototypes=evaluation.prototypes)
+             for name, parts in (("Proposed, regressed parts", (rb, rp)), ("Proposed, ground-truth parts", "gt"))}
+    return PartStudy(stats, evals, len(reg_ids), seconds)
+
+
+def extraction_rates(data: ShopSearchData, models: dict, device=None) -> dict:
+    """§7.6: images per second of Classic's and Proposed's signature extraction (parts given) on up to 512 test
+    images, and of jump detection (measured while the data was loaded)."""
+    import torch
+
+    from ..search import extraction_rate
+
+    cfg = data.cfg
+    dev = device if device is not None else next(models["Proposed"].parameters()).device
+    xs = data.inputs["test"][: min(512, len(data.inputs["test"]))]
+
+    def prep(x):
+        return ((x.float() - data._mean) / data._std).to(dev)
+
+    n_parts = len(data.part_names)
+    full = torch.tensor([0.0, 0.0, float(cfg.input_size), float(cfg.input_size)])
+    every = lambda x: torch.ones(len(x), n_parts, dtype=torch.bool, device=dev)  # noqa: E731
+    return {
+        "Classic": extraction_rate(lambda x: models["Classic"].signatures(prep(x)), xs, batch=64),
+        "Proposed": extraction_rate(lambda x: models["Proposed"](prep(x), full.expand(len(x), n_parts, 4).to(dev),
+                                                                 every(x)), xs, batch=64),
+        "jump detection": (len(data.jump["train"]) + len(data.jump["test"])) / max(data.jump_seconds, 1e-9),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------------
+# 5. report
+# ----------------------------------------------------------------------------------------------------------
+@dataclass
+class PartSearchResult(Result):
+    """``part-search``'s typed result: the rows and, for the notebook, the ``data``, its ``config``, the trained
+    ``models`` and their ``histories``, the ``evaluations`` (:class:`SearchEvaluation` per method, plus
+    "Proposed, regressed parts" and "Proposed, ground-truth parts"), the manipulation ``protocol``, the §7.5
+    ``parts`` study and the §7.6 extraction ``rates`` (images/s)."""
+
+    data: ShopSearchData | None = None
+    config: PartSearchConfig | None = None
+    models: dict = field(default_factory=dict)
+    histories: dict = field(default_factory=dict)
+    evaluations: dict = field(default_factory=dict)
+    protocol: tuple | None = None
+    parts: PartStudy | None = None
+    rates: dict = field(default_factory=dict)
 
 
 def _pct(x) -> float:
@@ -596,128 +541,75 @@ def _search_rows(method: str, res: dict, data: ShopSearchData) -> list[dict]:
     return rows
 
 
-def part_scores(predictions: list[dict], data: ShopSearchData, split: str = "test", ids=None) -> dict:
-    """:func:`fashionlab.parts.part_hit_rate` of per-image part dicts (at ``image_size``) against the truth."""
-    from ..parts import SYNTH_PART_NAMES, part_hit_rate
-
-    recs = data.records[split]
-    ids = range(len(recs)) if ids is None else ids
-    return part_hit_rate(predictions, [recs[i]["parts"] for i in ids], data.part_names, gt_names=SYNTH_PART_NAMES)
-
-
-@register("part-search", "Paper 04: part-guided attribute search (Fig. 6, Table 2; §7.5 part extraction)",
-          notebook="04_part_guided_search.ipynb")
-def part_search(mode: str, data: Path | None, seed: int, progress: bool = True,
-                config: PartSearchConfig | None = None) -> Outcome:
-    import torch
-
-    from ..engine import device as pick_device
-    from ..search import extraction_rate
-
-    cfg = config or PART_SEARCH_CONFIGS[mode]
-    t_start = time.perf_counter()
-    root, desc = shop_data(cfg, data, seed, progress)
-    d = ShopSearchData(root, cfg, progress=progress)
-    dev = pick_device(verbose=False)
-    protocol = manipulation_protocol(d, cfg.rounds, seed)
-    models, histories, results, embs, recog = {}, {}, {}, {}, {}
-    seconds = {}
-
-    protos = {}
-
-    def score(name, method, parts="jump"):
-        """Embed the test split with ``parts`` and search (prototypes from the method's own training signatures,
-        always with jump detection's parts, as the network was trained)."""
-        model = models[method]
-        if method not in protos:
-            protos[method] = class_prototypes(embed(method, model, d, "train"), d)
-        embs[name] = embed(method, model, d, "test", parts=parts)
-        results[name] = evaluate_search(embs[name], protos[method], d, protocol)
-        return embs[name]
-
-    # Classic and Proposed: the whole schedule
-    for m in ("Classic", "Proposed"):
-        t0 = time.perf_counter()
-        models[m], histories[m] = train_method(m, d, seed, progress)
-        seconds[m] = time.perf_counter() - t0
-    # the two whole-map methods share stage 1
-    t0 = time.perf_counter()
-    stage1, h1 = train_method("w/o parts", d, seed, progress, ranking=False, epochs=cfg.epochs)
-    s1 = time.perf_counter() - t0
-    for m, rank in (("w/o parts & ranking", False), ("w/o parts", True)):
-        t0 = time.perf_counter()
-        models[m], h2 = train_method(m, d, seed, progress, init=stage1, ranking=rank, epochs=cfg.stage2_epochs,
-                                     epoch_offset=cfg.epochs)
-        seconds[m] = s1 + time.perf_counter() - t0
-        histories[m] = type(h1)(list(h1) + [{**r, "stage": 2} for r in h2])
-    rows = []
-    for m in METHODS:
-        test = score(m, m)
-        recog[m] = recognition_accuracy(test, d)
-        rows += _search_rows(m, results[m], d)
-    notes = []
-    # §7.5: regressed parts; and the true parts, for Proposed
-    reg_name = f"Regression ({min(cfg.regressor_images, len(d.labels['train']))} images)"
-    part_rows, part_stats = [], {}
-    if d.has_gt:
-        t0 = time.perf_counter()
-        _, predict, reg_ids = train_regressor(d, seed)
-        reg_seconds = time.perf_counter() - t0
-        test_ids = np.arange(len(d.labels["test"]))
-        rb, rp, rdicts = predict("test", test_ids)
-        part_stats["Jump detection"] = part_scores([j.parts for j in d.jump["test"]], d)
-        part_stats[reg_name] = part_scores(rdicts, d)
-        for name, st in part_stats.items():
-            for p in list(d.part_names) + ["overall"]:
+def report(data: ShopSearchData, models: dict, histories: dict, evaluations: dict, protocol,
+           parts: PartStudy | None, rates: dict, device=None) -> PartSearchResult:
+    """Step 5: the results rows (Fig. 6 top-k, Table 2 per attribute, recognition accuracy, §7.5 part rows,
+    "Extract-Parts" accuracy), the paper's rows and the notes, in a :class:`PartSearchResult`."""
+    cfg = data.cfg
+    evals = dict(evaluations)
+    rows = [r for m in METHODS for r in _search_rows(m, evals[m].results, data)]
+    notes, part_rows = [], []
+    if parts is not None:
+        evals.update(parts.evaluations)
+        for name, st in parts.stats.items():
+            for p in list(data.part_names) + ["overall"]:
                 if st[p]["n"]:
                     part_rows.append({"method": name, "metric": "part IoU", "attribute": p,
                                       "value": _pct(st[p]["mean_iou"])})
                     part_rows.append({"method": name, "metric": "part hit rate", "attribute": p,
                                       "value": _pct(st[p]["hit_rate"])})
-        for name, parts in (("Proposed, regressed parts", (rb, rp)), ("Proposed, ground-truth parts", "gt")):
-            score(name, "Proposed", parts=parts)
-            rows += _search_rows(name, results[name], d)
-        true_case = d.case["test"]
+        for name, ev in parts.evaluations.items():
+            rows += _search_rows(name, ev.results, data)
+        true_case = data.case["test"]
         rows.append({"method": "Proposed", "metric": "Extract-Parts accuracy",
-                     "value": _pct((embs["Proposed"]["_case"] == true_case).mean())})
+                     "value": _pct((evals["Proposed"].embeddings["_case"] == true_case).mean())})
         rows.append({"method": "Jump detection", "metric": "Extract-Parts accuracy",
-                     "value": _pct((d.jump_case["test"] == true_case).mean())})
-        notes.append(f"§7.5 regressor: trained on {len(reg_ids)} training images with true boxes for "
-                     f"{cfg.regressor_epochs} epochs at {cfg.regressor_size} px ({reg_seconds:.1f} s).")
+                     "value": _pct((data.jump_case["test"] == true_case).mean())})
+        notes.append(f"§7.5 regressor: trained on {parts.regressor_images} training images with true boxes for "
+                     f"{cfg.regressor_epochs} epochs at {cfg.regressor_size} px ({parts.seconds:.1f} s).")
     for m in METHODS:
-        for a, v in recog[m].items():
+        for a, v in evals[m].recognition.items():
             rows.append({"method": m, "metric": "recognition accuracy", "attribute": a, "value": _pct(v)})
     rows += part_rows
-    # §7.6: extraction rates
-    xs = d.inputs["test"][: min(512, len(d.inputs["test"]))]
-    norm = (d._mean, d._std)
-
-    def prep(x):
-        return ((x.float() - norm[0]) / norm[1]).to(dev)
-
-    full = torch.tensor([0.0, 0.0, float(cfg.input_size), float(cfg.input_size)])
-    rates = {
-        "Classic": extraction_rate(lambda x: models["Classic"].signatures(prep(x)), xs, batch=64),
-        "Proposed": extraction_rate(lambda x: models["Proposed"](prep(x), full.expand(len(x), len(d.part_names), 4)
-                                                                 .to(dev), torch.ones(len(x), len(d.part_names),
-                                                                                      dtype=torch.bool, device=dev)),
-                                    xs, batch=64),
-        "jump detection": (len(d.jump["train"]) + len(d.jump["test"])) / max(d.jump_seconds, 1e-9),
-    }
-    counts = results["Proposed"]["manipulation"]["counts"]
+    dev_type = getattr(device, "type", str(device or "cpu"))
+    res = evals["Proposed"].results
+    trained = {m: sum(histories[m]["seconds"]) for m in METHODS}
     notes += [
-        f"Queries {len(d.queries)}, gallery {len(d.gallery)}; direct retrieval scored "
-        f"{results['Proposed']['direct']['counts']['overall']} queries (the others have a missing label or no exact "
-        f"match in the gallery); manipulation: {cfg.rounds} random changes per query, {counts['overall']} scored.",
-        f"§7.6 extraction rates on {dev.type} (images/s, batch 64, {cfg.input_size} px): Classic "
+        f"Queries {len(data.queries)}, gallery {len(data.gallery)}; direct retrieval scored "
+        f"{res['direct']['counts']['overall']} queries (the others have a missing label or no exact match in the "
+        f"gallery); manipulation: {cfg.rounds} random changes per query, {res['manipulation']['counts']['overall']} "
+        "scored.",
+        f"§7.6 extraction rates on {dev_type} (images/s, batch 64, {cfg.input_size} px): Classic "
         f"{rates['Classic']:.0f}, Proposed {rates['Proposed']:.0f} (parts given); jump detection "
         f"{rates['jump detection']:.0f} images/s at {cfg.image_size} px (batched, 256 per call).",
-        "Training seconds: " + ", ".join(f"{m} {seconds[m]:.0f}" for m in METHODS)
+        "Training seconds: " + ", ".join(f"{m} {trained[m]:.0f}" for m in METHODS)
         + " (the two whole-map methods share stage 1).",
-        f"Paper: 'w/o parts' top-20 manipulation = 53.1 - 7.5 (the text: 'decreases ... by around 7.5%'); Table 2 "
-        f"values are fractions in the paper, shown x100; AMNet is the paper's external baseline (not run here).",
+        PAPER_NOTE,
     ]
-    extra = {"data": d, "models": models, "histories": histories, "results": results, "embeddings": embs,
-             "protocol": protocol, "part_stats": part_stats, "rates": rates, "config": cfg,
-             "seconds": time.perf_counter() - t_start}
-    return Outcome(rows=rows, paper_rows=paper_rows(), dataset=desc, device=dev.type, notes=notes, extra=extra)
+    return PartSearchResult(rows=rows, paper_rows=paper_rows(), dataset=data.description, device=dev_type,
+                            notes=notes, data=data, config=cfg, models=models, histories=histories,
+                            evaluations=evals, protocol=protocol, parts=parts, rates=rates)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the experiment: the steps in order
+# ----------------------------------------------------------------------------------------------------------
+@register("part-search", "Paper 04: part-guided attribute search (Fig. 6, Table 2; §7.5 part extraction)",
+          notebook="04_part_guided_search.ipynb")
+def part_search(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
+                config: PartSearchConfig | None = None, dataset: ShopSearchData | None = None) -> PartSearchResult:
+    """Every method of §7 trained and searched on the same data; ``dataset``: an already loaded
+    :func:`load_data` result for this config (a notebook's), so the images are not decoded twice."""
+    cfg = config or PART_SEARCH_CONFIGS[mode]
+    if dataset is not None and dataset.cfg != cfg:
+        raise ValueError("dataset= was loaded with another config than this run's")
+    d = dataset if dataset is not None else load_data(cfg, data, seed, progress)
+    protocol = manipulation_protocol(d, cfg.rounds, seed)
+    models, histories, evals = {}, {}, {}
+    for m in METHODS:
+        models[m] = build_model(m, cfg, d, seed)
+        histories[m] = train(m, models[m], d, cfg, seed, device, progress)
+        evals[m] = evaluate(m, models[m], d, device, protocol)
+    parts = study_parts(d, models["Proposed"], evals["Proposed"], protocol, seed, device) if d.has_gt else None
+    rates = extraction_rates(d, models, device)
+    return report(d, models, histories, evals, protocol, parts, rates, device)

@@ -171,6 +171,21 @@ class PartSearchNet(nn.Module):
         logits.update({a: self.classifiers[a](signatures[a]) for a in self.special})
         return PartSearchOutput(signatures, logits, case_logits, torch.stack(used, 1))
 
+    def loss(self, x: torch.Tensor, boxes: torch.Tensor, present: torch.Tensor, labels: Mapping[str, torch.Tensor],
+             case: torch.Tensor, ranking: bool = True, margin: float = 0.3):
+        """§6's training loss of one batch: ``L_attribute`` (Eq. 1-2, with the "Extract Parts?" head's
+        cross-entropy against ``case``, the case the branches are fed by while training) plus, when ``ranking``,
+        ``L_triplet`` (Eq. 3, margin ``margin``) on every signature. ``labels``: ``{attribute: (B,)}`` and
+        ``"general"`` (see :func:`signature_triplet_loss`). Returns ``(loss, {"L_attribute", "L_triplet"})``."""
+        out = self(x, boxes, present, case=case)
+        l_att = attribute_loss(out.logits, labels) + F.cross_entropy(out.case_logits, case)
+        metrics = {"L_attribute": l_att}
+        if not ranking:
+            return l_att, metrics
+        l_tri = signature_triplet_loss(out.signatures, labels, margin=margin)
+        metrics["L_triplet"] = l_tri
+        return l_att + l_tri, metrics
+
 
 class AttributeClassifierNet(nn.Module):
     """§7's "Classic" baseline: a plain multi-attribute classification network (one path: trunk → pooled map → two
@@ -195,11 +210,19 @@ class AttributeClassifierNet(nn.Module):
         h = self.fc(F.adaptive_avg_pool2d(self.backbone(x), self.pool))
         return {a: head(h) for a, head in self.classifiers.items()}
 
+    def loss(self, x: torch.Tensor, boxes, present, labels: Mapping[str, torch.Tensor], case=None,
+             ranking: bool = False, margin: float = 0.3):
+        """§7's Classic training loss of one batch: ``L_attribute`` (Eq. 1-2) only. Takes the arguments of
+        :meth:`PartSearchNet.loss` so one training step serves both; ``boxes``, ``present``, ``case``, ``ranking``
+        and ``margin`` are not used (no parts, no ranking loss). Returns ``(loss, {"L_attribute"})``."""
+        loss = attribute_loss(self(x), labels)
+        return loss, {"L_attribute": loss}
+
     @torch.no_grad()
-    def signatures(self, x: torch.Tensor) -> dict:
+    def signatures(self, x: torch.Tensor, logits: Mapping[str, torch.Tensor] | None = None) -> dict:
         """The Classic search representation: ``{"general": concatenated general softmaxes, special attribute:
-        its softmax (B, K_a)}``."""
-        logits = self.forward(x)
+        its softmax (B, K_a)}``; ``logits``: this batch's :meth:`forward` output when already computed."""
+        logits = self.forward(x) if logits is None else logits
         sig = {"general": torch.cat([logits[a].softmax(1) for a in self.general], 1)}
         sig.update({a: logits[a].softmax(1) for a in self.special})
         return sig
