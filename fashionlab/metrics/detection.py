@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from ._common import _tensor
@@ -21,7 +22,10 @@ __all__ = ["box_iou", "match_detections", "coco_detection_metrics"]
 def _boxes(x, name: str, dtype: torch.dtype = torch.float64, device=None) -> torch.Tensor:
     """``(n, 4)`` boxes as a detached ``dtype`` tensor on ``device`` (``None``: the CPU); one flat box ``(4,)``
     becomes ``(1, 4)``, an empty input ``(0, 4)``."""
-    t = _tensor(x).detach().to(device=device or "cpu", dtype=dtype)
+    if isinstance(x, torch.Tensor):
+        t = x.detach().to(device=device or "cpu", dtype=dtype)
+    else:  # numpy arrays and lists: one conversion (parts are scored one box pair at a time: keep it cheap)
+        t = torch.as_tensor(np.asarray(x), dtype=dtype, device=device or "cpu")
     if t.numel() == 0:
         return t.reshape(0, 4)
     if t.dim() == 1 and t.numel() == 4:
@@ -51,22 +55,21 @@ def box_iou(boxes1, boxes2, paired: bool = False, dtype: torch.dtype = torch.flo
         device = next((x.device for x in (boxes1, boxes2) if isinstance(x, torch.Tensor)), torch.device("cpu"))
     a = _boxes(boxes1, "boxes1", dtype, device)
     b = _boxes(boxes2, "boxes2", dtype, device)
-    if paired:
-        if a.shape[0] != b.shape[0]:
-            raise ValueError(f"paired=True needs as many boxes in boxes1 as in boxes2, got {a.shape[0]} and "
-                             f"{b.shape[0]}")
-    else:
-        a, b = a[:, None, :], b[None, :, :]  # broadcast to (n, m)
-    iw = (torch.minimum(a[..., 2], b[..., 2]) - torch.maximum(a[..., 0], b[..., 0])).clamp_min(0)
-    ih = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp_min(0)
+    if paired and a.shape[0] != b.shape[0]:
+        raise ValueError(f"paired=True needs as many boxes in boxes1 as in boxes2, got {a.shape[0]} and "
+                         f"{b.shape[0]}")
+    ax1, ay1, ax2, ay2 = a.unbind(1)
+    bx1, by1, bx2, by2 = b.unbind(1)
+    area_a = (ax2 - ax1).clamp_min_(0) * (ay2 - ay1).clamp_min_(0)
+    area_b = (bx2 - bx1).clamp_min_(0) * (by2 - by1).clamp_min_(0)
+    if not paired:  # broadcast (n, 1) against (1, m)
+        ax1, ay1, ax2, ay2, area_a = (z[:, None] for z in (ax1, ay1, ax2, ay2, area_a))
+    iw = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp_min_(0)
+    ih = (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp_min_(0)
     inter = iw * ih
-
-    def area(z: torch.Tensor) -> torch.Tensor:
-        return (z[..., 2] - z[..., 0]).clamp_min(0) * (z[..., 3] - z[..., 1]).clamp_min(0)
-
-    union = area(a) + area(b) - inter
-    has_area = union > 0
-    return torch.where(has_area, inter / torch.where(has_area, union, torch.ones_like(union)), torch.zeros_like(inter))
+    union = area_a + area_b - inter
+    # union >= the larger area >= 0; where it is 0 (both boxes without area) inter / union is 0 / 0: set 0
+    return (inter / union).masked_fill_(~(union > 0), 0.0)
 
 
 def match_detections(gt_boxes, det_boxes, det_scores, iou_threshold: float = 0.5) -> list[tuple[int, int]]:
