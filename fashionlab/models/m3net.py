@@ -110,12 +110,15 @@ class M3Net(nn.Module):
     ``"attribute"`` or ``"class"`` (:data:`M3_VARIANTS`, module docstring).
 
     Methods: :meth:`features` (``ψ``), :meth:`attribute_level` (Eq. 1-3), :meth:`class_level` (Eq. 4-6),
-    :meth:`all_classes` (every class of an attribute at once, for retrieval), ``forward(x, n, classes=None)``.
+    :meth:`all_classes` (every class of an attribute at once, for retrieval), ``forward(x, n, classes=None)``,
+    :meth:`loss` (Eq. 7-11 on a batch of class-level triplets). ``prototypes``: the model's
+    :class:`ClassPrototypes` (``momentum`` μ), one per class of every attribute, updated by :meth:`loss`.
     Representations are *not* normalised (retrieval and the losses use cosine similarity).
     """
 
     def __init__(self, backbone: nn.Module, num_classes: Sequence[int], variant: str = "full", cond_dim: int = 64,
-                 attn_dim: int | None = None, mlp_hidden: int = 64, in_channels: int | None = None):
+                 attn_dim: int | None = None, mlp_hidden: int = 64, in_channels: int | None = None,
+                 momentum: float = 0.9):
         super().__init__()
         if variant not in M3_VARIANTS:
             raise ValueError(f"variant must be one of {list(M3_VARIANTS)}, got {variant!r}")
@@ -149,6 +152,8 @@ class M3Net(nn.Module):
             self.class_embeddings = nn.ModuleList(nn.Embedding(m, cond_dim) for m in self.num_classes)
             self.sca_c = nn.ModuleList(sca() for _ in self.num_classes)
             self.cca_c = nn.ModuleList(cca() for _ in self.num_classes)
+        # the class prototypes of L_CC (Eq. 9): buffers, saved and loaded with the weights
+        self.prototypes = ClassPrototypes(sum(self.num_classes), c, momentum)
 
     @property
     def num_attributes(self) -> int:
@@ -225,6 +230,59 @@ class M3Net(nn.Module):
         ``classes``, one per image, if given)."""
         att = self.attribute_level(self.features(x), n)
         return att, (self.class_level(att.fmap, n, classes) if classes is not None else None)
+
+    @property
+    def class_offsets(self) -> list[int]:
+        """Where each attribute's classes start among all ``K = Σ M_n`` classes (``N + 1`` entries)."""
+        out = [0]
+        for m in self.num_classes:
+            out.append(out[-1] + m)
+        return out
+
+    def loss(self, x: torch.Tensor, targets: torch.Tensor, attributes, keys, margin: float = 0.4,
+             pos_weight: float = 1.0, weights: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> dict:
+        """The multi-granularity objective, Eq. 11 (paper 05 §3.2), on ``B`` class-level triplets.
+
+        ``x``: the ``(3B, 3, H, W)`` images, anchors then positives then negatives; ``targets``: their
+        ``(3B, K)`` class rows over all ``K`` classes (1 = positive); ``attributes`` ``(B,)``: the attribute
+        ``n`` of each triplet; ``keys`` ``(B,)``: the global index (offset of ``A_n`` + ``m``) of the class that
+        anchor and positive have and the negative lacks. Per attribute of the batch: the attribute level
+        (Eq. 1-3) of the three images, the class level (Eq. 4-6) of that class, and :func:`m3net_loss`
+        (``L_M`` of Eq. 7 on the three images' class rows of ``A_n``, ``L_CC`` against the class prototype
+        (Eq. 9), ``L_CI`` (Eq. 10), Eq. 8 with margin ``margin`` = ζ); the terms are weighted by the
+        attribute's share of the batch. The prototypes are updated from anchors and positives (a class met for
+        the first time starts from this batch). Returns ``{"loss", "L_M", "L_CC", "L_CI", "acc"}`` (``acc``:
+        share of triplets with ``cos(a, p) > cos(a, n)``), the form ``engine.fit``'s step returns."""
+        import numpy as np
+
+        attrs = torch.as_tensor(attributes).cpu().numpy()
+        keys = torch.as_tensor(keys).long()
+        dev = x.device
+        b = len(attrs)
+        off = self.class_offsets
+        fmap = self.features(x)
+        total, parts, acc = 0.0, torch.zeros(3, device=dev), 0.0
+        for n in np.unique(attrs):
+            r = np.flatnonzero(attrs == n)
+            idx = np.concatenate([r, r + b, r + 2 * b])
+            att = self.attribute_level(fmap[idx], int(n))
+            lo, hi = off[n], off[n + 1]
+            tgt = targets[idx][:, lo:hi].to(dev)
+            k_n = keys[r].to(dev)
+            cls = self.class_level(att.fmap, int(n), (k_n - int(lo)).repeat(3))
+            k = len(r)
+            ea, ep, en = cls.embedding[:k], cls.embedding[k:2 * k], cls.embedding[2 * k:]
+            both = torch.cat([k_n, k_n])
+            if not bool(self.prototypes.seen[k_n].all()):  # a class met for the first time starts from this batch
+                self.prototypes.update(both, torch.cat([ea, ep]).detach())
+            out = m3net_loss(att.logits, tgt, ea, ep, en, self.prototypes.get(k_n), margin=margin,
+                             pos_weight=pos_weight, weights=weights)
+            self.prototypes.update(both, torch.cat([ea, ep]).detach())
+            w = k / b
+            total = total + w * out.loss
+            parts = parts + w * torch.stack([out.multilabel, out.prototypical, out.instance]).detach()
+            acc += w * float((F.cosine_similarity(ea, ep) > F.cosine_similarity(ea, en)).float().mean())
+        return {"loss": total, "L_M": parts[0], "L_CC": parts[1], "L_CI": parts[2], "acc": acc}
 
     def extra_repr(self) -> str:
         return (f"variant={self.variant!r} ({M3_VARIANTS[self.variant]}), num_classes={self.num_classes}, "
