@@ -153,6 +153,38 @@ def test_m3net_loss_terms():
     assert torch.allclose(lo.loss, lo.multilabel + lo.prototypical + lo.instance, atol=1e-6)  # Eq. 11, λ = 1
 
 
+def test_model_loss_is_equation_11_per_attribute_with_its_prototypes():
+    """``M3Net.loss`` on a batch of class-level triplets of two attributes: the attribute-share-weighted sum of
+    :func:`m3net_loss` written out per attribute, the prototypes started from (then folded with) the batch and
+    saved with the weights."""
+    net = _net(classes=(3, 4)).train()
+    torch.manual_seed(5)
+    x = torch.randn(9, 6, 4, 4)  # 3 triplets: anchors, positives, negatives (ψ directly)
+    targets = torch.randint(0, 2, (9, 7)).bool()
+    attrs = np.array([0, 1, 0])
+    keys = np.array([2, 3 + 1, 0])  # global class indices: class 2 of A_0, class 1 of A_1, class 0 of A_0
+    out = net.loss(x, targets, attrs, keys, margin=0.4, pos_weight=2.0)
+    assert set(out) == {"loss", "L_M", "L_CC", "L_CI", "acc"}
+    assert "prototypes.prototypes" in net.state_dict() and bool(net.prototypes.seen[[0, 2, 4]].all())
+
+    ref = _net(classes=(3, 4)).train()
+    total = 0.0
+    for n, r, lo in ((0, np.array([0, 2]), 0), (1, np.array([1]), 3)):
+        idx = np.concatenate([r, r + 3, r + 6])
+        att = ref.attribute_level(x[idx], n)
+        k = torch.as_tensor(keys[r])
+        cls = ref.class_level(att.fmap, n, (k - lo).repeat(3))
+        m = len(r)
+        ea, ep, en = cls.embedding[:m], cls.embedding[m:2 * m], cls.embedding[2 * m:]
+        ref.prototypes.update(torch.cat([k, k]), torch.cat([ea, ep]))
+        lo_ = m3net_loss(att.logits, targets[idx][:, lo:lo + ref.num_classes[n]], ea, ep, en,
+                         ref.prototypes.get(k), margin=0.4, pos_weight=2.0)
+        total = total + m / 3 * lo_.loss
+    assert torch.allclose(out["loss"], total, atol=1e-5)
+    out["loss"].backward()
+    assert net.sca_c[1].conv.weight.grad is not None
+
+
 def test_prototypes_are_a_moving_average():
     pr = ClassPrototypes(3, 2, momentum=0.5)
     with pytest.raises(RuntimeError):
