@@ -182,7 +182,7 @@ def test_registered_with_a_config_per_mode():
 
 def test_rows_methods_and_metrics(quick):
     res, out = quick
-    rows = res["rows"]
+    rows = res.rows
     got = {(r["method"], r["metric"]) for r in rows if "attribute" not in r}
     for m in paper04.METHODS:
         for kind in ("direct", "manipulation"):
@@ -202,11 +202,58 @@ def test_rows_methods_and_metrics(quick):
         assert v["top-5 manipulation"] <= v["top-10 manipulation"] <= v["top-20 manipulation"]
 
 
+def test_typed_result_holds_what_the_notebook_needs(quick):
+    res, _ = quick
+    assert isinstance(res, paper04.PartSearchResult) and res.config == TINY
+    assert set(res.models) == set(paper04.METHODS) and set(res.histories) == set(paper04.METHODS)
+    assert {"Proposed, regressed parts", "Proposed, ground-truth parts"} <= set(res.evaluations)
+    ev = res.evaluations["Proposed"]
+    row = next(r for r in res.rows if r["method"] == "Proposed" and r["metric"] == "top-20 manipulation"
+               and "attribute" not in r)
+    assert row["value"] == round(ev.top(20), 2)
+    # Classic and w/o parts & ranking never see L_triplet; stage 2 of the others does
+    assert all(not np.isfinite(v) for v in res.histories["Classic"]["train_L_triplet"])
+    assert [r["stage"] for r in res.histories["Proposed"]] == [1, 2]
+    assert np.isfinite(res.histories["Proposed"]["train_L_triplet"][-1])
+    assert res.parts is not None and set(res.rates) == {"Classic", "Proposed", "jump detection"}
+
+
+def test_notebook_path_trains_in_view_and_reloads(quick, tmp_path, monkeypatch, capsys):
+    """What notebook 04 does: build the Proposed network outside the recipe, train and evaluate it with the recipe's
+    steps; it matches the recipe's own Proposed bit for bit, and a second train with the same key loads it."""
+    res, _ = quick
+    d = res.data
+    monkeypatch.setenv("FASHIONLAB_DATA", str(tmp_path))
+    cpu = torch.device("cpu")
+    model = paper04.build_model("Proposed", TINY, d, seed=0)
+    history = paper04.train("Proposed", model, d, TINY, seed=0, device=cpu)
+    assert "loaded the trained" not in capsys.readouterr().out
+    assert len(history) == TINY.epochs + TINY.stage2_epochs
+    # the same computation as the recipe's (up to float summation order: the fixture ran with other thread counts)
+    for k, v in res.models["Proposed"].state_dict().items():
+        assert torch.allclose(model.state_dict()[k].float(), v.float(), atol=1e-4), k
+    ev = paper04.evaluate("Proposed", model, d, device=cpu, protocol=res.protocol)
+    assert ev.results["manipulation"]["counts"] == res.evaluations["Proposed"].results["manipulation"]["counts"]
+    again = paper04.build_model("Proposed", TINY, d, seed=1)  # other initial weights: the cache must replace them
+    paper04.train("Proposed", again, d, TINY, seed=0, device=cpu)
+    assert capsys.readouterr().out.count("loaded the trained part-search Proposed") == 2
+    for k, v in model.state_dict().items():
+        assert torch.equal(again.state_dict()[k], v), k
+    assert len(list((tmp_path / "checkpoints" / "part-search").glob("Proposed-*.pt"))) == 2  # one per stage
+    # a module of one's own (here a narrower signature) goes through the same train and evaluate
+    mine = PartSearchNet(paper04.build_backbone(TINY), {a: d.num_values[a] for a in d.general},
+                         {a: d.num_values[a] for a in d.special}, paper04.PART_OF, d.part_names, dim=8, hidden=16)
+    paper04.train("mine", mine, d, TINY, seed=0, device=cpu, verbose=False)
+    mev = paper04.evaluate("mine", mine, d, device=cpu, protocol=res.protocol)
+    assert mev.embeddings["collar"].shape == (len(d.labels["test"]), 8)
+    assert 0.0 <= mev.top(20) <= 100.0
+
+
 def test_perfect_signatures_find_every_target(quick):
     """The search protocol with an oracle: signatures = one-hot true labels must give 100 % at top-1 for every
     answerable query, direct and after manipulation; random signatures score far lower."""
     res, _ = quick
-    d = res["extra"]["data"]
+    d = res.data
     lab = d.match_labels["test"]
     emb = {"general": torch.nn.functional.one_hot(torch.from_numpy(lab[:, 0]).clamp_min(0), 8).float()}
     train_emb = {}
@@ -227,7 +274,7 @@ def test_perfect_signatures_find_every_target(quick):
 
 
 def test_manipulations_change_one_special_attribute_to_an_existing_combination(quick):
-    d = quick[0]["extra"]["data"]
+    d = quick[0].data
     rows, cols, vals, targets = paper04.manipulation_protocol(d, 3, seed=0)
     q = d.match_labels["test"][d.queries][rows]
     gallery = {tuple(r) for r in d.match_labels["test"][d.gallery].tolist()}
@@ -238,7 +285,7 @@ def test_manipulations_change_one_special_attribute_to_an_existing_combination(q
 
 
 def test_flip_mirrors_boxes_and_swaps_the_sleeves(quick):
-    d = quick[0]["extra"]["data"]
+    d = quick[0].data
     i = int(np.flatnonzero(d.present["train"][:, PART_NAMES.index("left_sleeve")])[0])
     torch.manual_seed(0)
     flips = [d.batch("train", [i], train=True) for _ in range(8)]
