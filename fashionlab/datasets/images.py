@@ -370,6 +370,16 @@ class TwoScaleImages:
         hi = self._norm(self.hi.data[rows], flip, device) if hires else None
         return lo, hi
 
+    def item_batches(self, items, batch: int = 256, hires: bool = False):
+        """Evaluation batches ``(lo, hi, attr)`` of ``items`` (``(n, >=2)`` rows ``(image id, attribute, ...)``),
+        ``batch`` items at a time, in order, unflipped (``hi`` is ``None`` unless ``hires``): what
+        :func:`fashionlab.engine.extract_features` iterates to embed each item under its attribute."""
+        items = np.asarray(items, dtype=np.int64)
+        for s in range(0, len(items), batch):
+            it = items[s:s + batch]
+            lo, hi = self.batch(it[:, 0], hires=hires)
+            yield lo, hi, torch.from_numpy(np.ascontiguousarray(it[:, 1]))
+
     def triplet_batch(self, triplets, train: bool = True, device=None, hires: bool = False):
         """``(lo, hi, attr)`` for a ``(B, 4)`` array of ``(anchor, positive, negative, attribute)`` image ids:
         the B anchors, then the B positives, then the B negatives (:meth:`batch`, ``3B`` images), and ``attr``

@@ -43,6 +43,7 @@ __all__ = [
     "ASENGlobal",
     "ASENOutput",
     "ASENPlusPlus",
+    "ASENWholeImage",
     "ASENPPOutput",
     "ASENPPLoss",
     "attention_box",
@@ -587,3 +588,13 @@ class ASENPlusPlus(nn.Module):
     def extra_repr(self) -> str:
         return (f"threshold={self.threshold}, local_size={self.local_size}, beta={self.beta}, square={self.square}, "
                 f"loss_weights={self.loss_weights}, margin={self.margin}")
+
+
+class ASENWholeImage(ASENPlusPlus):
+    """ASEN_full, the slides' localisation ablation ("Study on localization strategy"): :class:`ASENPlusPlus` whose
+    local branch sees the whole high-resolution image, resized to ``local_size``, instead of the attention crop."""
+
+    def localize(self, attention: torch.Tensor, input_size, image_size) -> torch.Tensor:
+        h, w = image_size
+        box = torch.tensor([0.0, 0.0, float(w), float(h)], device=attention.device)
+        return box.expand(attention.shape[0], 4)
