@@ -39,26 +39,35 @@
       type, top-1 per object type and overall, on GT crops routed by the true type and on detected crops
       routed by the detector's type (a mis-typed garment reaches a network that cannot name its category).
 
+The recipe, step by step (what :func:`hls` runs and a notebook can call one at a time): :func:`load_data` ->
+:func:`build_model` (``DETECTOR`` or one of ``METHODS``) -> :func:`train` (``engine.fit`` with a ``cache_key``: a
+second run loads the trained network) -> :func:`evaluate` -> :func:`report` (an :class:`HLSResult`).
+
 Fairness: one backbone family (SmallCNN, output stride 8) for every stage-2 network, the same epochs, batch,
 optimiser (Adam, cosine schedule), augmentation and model selection (best validation epoch) for all.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .registry import Outcome, register
+from .paper06_tables import PAPER_TABLE4, PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7, paper_rows  # noqa: F401
+from .registry import Result, register
 
-__all__ = ["METHODS", "HLSConfig", "HLS_CONFIGS", "HLSData", "load_data", "build_stage2_backbone", "train_detector",
-           "detect", "train_stl", "train_mtl", "train_per_type", "predict", "pipeline_crops", "evaluate_method",
+__all__ = ["METHODS", "DETECTOR", "TEST_SETS", "HLSConfig", "HLS_CONFIGS", "HLSData", "HLSResult", "load_data",
+           "build_model", "train", "evaluate", "report", "cache_key", "build_stage2_backbone", "stage2_step",
+           "validation_fn", "crop_batches", "adam", "detect", "predict", "method_outputs", "pipeline_crops",
+           "stage2_scores", "top_attributes", "train_per_type", "per_type_accuracy", "imbalance_stats",
            "detection_rows", "paper_rows", "hls"]
 
 METHODS = ("Baseline STL", "STL w/ HLS", "MTL w/ RNN+VA")
 DETECTOR = "Faster R-CNN (SmallCNN, from scratch)"
 TEST_SETS = ("GT crops", "detected crops")
+EXPERIMENT = "hls"
 
 
 @dataclass(frozen=True)
@@ -97,12 +106,10 @@ class HLSConfig:
     topn: int = 50  # the altered recall's top-N attributes (mmfashion)
     per_type: bool = True  # Table 5
     output_stride: int = 8
-    # backbone fields read by paper03.build_backbone
+    # the stage-2 backbone (fashionlab.models.build_backbone)
     backbone: str = "smallcnn"
     stage: str | None = None
     final_relu: bool = True
-    local_backbone: str | None = None
-    local_width: int | None = None
 
 
 HLS_CONFIGS = {
@@ -221,7 +228,8 @@ def load_data(cfg: HLSConfig, data: Path | None, seed: int, progress: bool = Fal
 def imbalance_stats(data: HLSData, split: str = "train") -> dict:
     """IR / MeanIR / SCUMBLE (Eq. 8-10) of the object types, categories and attributes of ``split``'s objects,
     before and after balancing the object types by down-sampling (§4.1)."""
-    from ..metrics import balance_by_downsampling, imbalance_ratios, mean_imbalance_ratio, scumble
+    from ..datasets import balance_by_downsampling
+    from ..metrics import imbalance_ratios, mean_imbalance_ratio, scumble
 
     c = data.crops[split]
     one_hot = lambda y, n: np.eye(n, dtype=bool)[y]  # noqa: E731
@@ -244,8 +252,242 @@ def imbalance_stats(data: HLSData, split: str = "train") -> dict:
     return out
 
 
+
 # ----------------------------------------------------------------------------------------------------------
-# stage 1: object-type detection
+# step 2: build a model
+# ----------------------------------------------------------------------------------------------------------
+def build_stage2_backbone(cfg: HLSConfig):
+    """The backbone of every stage-2 network: SmallCNN at output stride 8 (an 8 x 8 grid at 64 px for the
+    attention of MTL w/ RNN+VA), :func:`fashionlab.models.build_backbone`."""
+    from ..models import build_backbone
+
+    return build_backbone(cfg.backbone, width=cfg.width, output_stride=cfg.output_stride, final_relu=cfg.final_relu,
+                          stage=cfg.stage)
+
+
+def build_model(method: str, cfg: HLSConfig, data: HLSData, seed: int = 0):
+    """A fresh, untrained model of ``method``, its weights drawn after seeding every RNG with ``seed``:
+
+    * ``DETECTOR``: the stage-1 Faster R-CNN (§3.2.1, :func:`fashionlab.models.build_detector`), anchors scaled
+      with the scene size (its 12-96 px defaults suit a 128 px scene);
+    * ``"Baseline STL"`` / ``"STL w/ HLS"`` (§3.2, Fig. 1a): an ``nn.ModuleDict`` of two
+      :class:`~fashionlab.models.STLClassifier` s, ``"category"`` (softmax) and ``"attributes"`` (sigmoid); with
+      HLS the first is conditioned on the object type and the second on the category (each built after its own
+      reseed, so either network starts the same whether built alone or in the pair);
+    * ``"MTL w/ RNN+VA"`` (§3.2, Fig. 1b, Eq. 1-7): one :class:`~fashionlab.models.MTLRNNVA`."""
+    from torch import nn
+
+    from ..engine import seed_everything
+    from ..models import MTLRNNVA, STLClassifier, build_detector
+
+    if method == DETECTOR:
+        seed_everything(seed)
+        scale = cfg.scene_size / 128
+        return build_detector(num_classes=data.num_types, image_size=cfg.scene_size, width=cfg.det_width,
+                              representation_dim=cfg.det_representation,
+                              anchor_sizes=tuple(max(4, round(a * scale)) for a in (12, 24, 48, 96)))
+    if method == "MTL w/ RNN+VA":
+        seed_everything(seed)
+        return MTLRNNVA(build_stage2_backbone(cfg), data.num_types, data.num_categories, data.num_attributes,
+                        hidden_dim=cfg.hidden_dim, attention_units=cfg.attention_units, embed_dim=cfg.embed_dim,
+                        fc_dim=cfg.fc_dim, dropout=cfg.dropout)
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected {DETECTOR!r} or one of {METHODS}")
+    hls = method == "STL w/ HLS"
+    nets = {}
+    for kind, n_out, cond in (("category", data.num_categories, data.num_types),
+                              ("attributes", data.num_attributes, data.num_categories)):
+        seed_everything(seed)
+        nets[kind] = STLClassifier(build_stage2_backbone(cfg), n_out, condition_classes=cond if hls else None,
+                                   embed_dim=cfg.embed_dim, dropout=cfg.dropout)
+    return nn.ModuleDict(nets)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# step 3: train (engine.fit, the loss of fashionlab.models.hls_loss, a cache key per network)
+# ----------------------------------------------------------------------------------------------------------
+def cache_key(method: str, cfg: HLSConfig, data: HLSData, seed: int, **extra) -> dict:
+    """The ``engine.fit`` cache key of one trained network: experiment, method, mode (the name of ``cfg`` in
+    :data:`HLS_CONFIGS`, ``"custom"`` for another config), seed, config, dataset, plus ``extra`` (the ``stage``:
+    which network of a method)."""
+    mode = next((m for m, c in HLS_CONFIGS.items() if c == cfg), "custom")
+    return {"experiment": EXPERIMENT, "method": method, "mode": mode, "seed": int(seed), "config": cfg,
+            "dataset": data.description, **extra}
+
+
+def crop_batches(crops: dict, batch: int, seed: int, epoch: int, keys=("object_type", "category", "attributes"),
+                 index: np.ndarray | None = None):
+    """The training batches of ``epoch``: ``(uint8 images, *keys)`` tensors in an order drawn from
+    ``(seed, epoch)``; ``index`` restricts them to those crops."""
+    import torch
+
+    n = len(crops["category"]) if index is None else len(index)
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    if index is not None:
+        order = index[order]
+    for b in range(0, len(order), batch):
+        i = order[b:b + batch]
+        yield (torch.from_numpy(crops["images"][i]),) + tuple(torch.from_numpy(np.asarray(crops[k][i])) for k in keys)
+
+
+def adam(model, cfg: HLSConfig, n_items: int):
+    """Adam at ``cfg.lr`` with a cosine schedule over ``cfg.epochs`` epochs of ``n_items`` crops (stepped per
+    batch): the optimiser of every stage-2 network."""
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * -(-n_items // cfg.batch)))
+    return opt, sched
+
+
+def stage2_step(net, task: str, cfg: HLSConfig):
+    """The training step of a stage-2 network for ``engine.fit``: augment the batch (§3.2, flips, rotation, zoom,
+    :func:`fashionlab.models.augment`), run the network and return :func:`fashionlab.models.hls_loss`:
+
+    * ``task="category"``: categorical cross-entropy of the softmax; a conditioned network (STL w/ HLS) gets the
+      ground-truth object type (teacher forcing);
+    * ``task="attributes"``: binary cross-entropy of the sigmoids; a conditioned network gets the true category;
+    * ``task="mtl"``: MTL w/ RNN+VA, the sum CE + BCE, the true category fed to the decoder's step 2 (Eq. 6)."""
+    import torch
+
+    from ..models import augment, hls_loss
+
+    conditioned = bool(getattr(net, "condition_classes", None))
+
+    def step(m, batch):
+        x, t, c, a = batch
+        gen = torch.Generator(device=x.device).manual_seed(int(torch.randint(0, 2**31 - 1, (1,))))
+        x = augment(x.float().div_(255), generator=gen, rotation=cfg.rotation, zoom=cfg.zoom)
+        if task == "mtl":
+            out = m(x, t, category=c)
+            return hls_loss(out.category, out.attributes, c, a)
+        if conditioned:
+            out = m(x, t if task == "category" else c)
+        else:
+            out = m(x)
+        return hls_loss(out, None, c) if task == "category" else hls_loss(None, out, attributes=a)
+
+    return step
+
+
+def validation_fn(task: str, crops: dict):
+    """``eval_fn`` for ``engine.fit``: validation top-1 (``task="category"``), recall@3 (``"attributes"``) or
+    their sum (``"mtl"``, the network predicting its own category for step 2), in percent."""
+    from ..metrics import attribute_recall_at_k, topk_accuracy
+
+    def top1(logits):
+        return {"valid_top1": 100 * topk_accuracy(logits, crops["category"], ks=(1,))[1]
+                if len(crops["category"]) else 0.0}
+
+    def recall3(logits):
+        ok = len(crops["attributes"]) > 0 and np.asarray(crops["attributes"]).any()
+        return {"valid_recall@3": 100 * attribute_recall_at_k(logits, crops["attributes"], 3) if ok else 0.0}
+
+    def eval_fn(m, epoch):
+        if task == "mtl":
+            p = predict(m, crops["images"], object_type=crops["object_type"], kind="mtl")
+            r = {**top1(p["category"]), **recall3(p["attributes"])}
+            return {"valid_sum": r["valid_top1"] + r["valid_recall@3"], **r}
+        logits = predict(m, crops["images"], object_type=crops["object_type"], category=crops["category"], kind=task)
+        return top1(logits) if task == "category" else recall3(logits)
+
+    return eval_fn
+
+
+MONITOR = {"category": "valid_top1", "attributes": "valid_recall@3", "mtl": "valid_sum"}
+
+
+def _fit_stage2(net, task: str, data: HLSData, cfg: HLSConfig, seed: int, device, progress: bool, key: dict,
+                index: np.ndarray | None = None, categories: np.ndarray | None = None):
+    """One stage-2 network through ``engine.fit`` (Adam, cosine schedule, the best validation epoch kept).
+    ``index``/``categories``: a subset of the training crops and only these categories, labels re-indexed
+    (Table 5's per-type networks)."""
+    from ..engine import fit
+
+    tr, va = data.crops["train"], data.crops["validation"]
+    if categories is not None:
+        remap = np.full(data.num_categories, -1, dtype=np.int64)
+        remap[categories] = np.arange(len(categories))
+        tr = {**tr, "category": remap[tr["category"]]}
+        keep = np.isin(va["category"], categories)
+        va = {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in va.items()}
+        va["category"] = remap[va["category"]]
+    opt, sched = adam(net, cfg, len(tr["category"]) if index is None else len(index))
+    return fit(net, stage2_step(net, task, cfg), lambda epoch: crop_batches(tr, cfg.batch, seed, epoch, index=index),
+               opt, cfg.epochs, scheduler=sched, scheduler_interval="step", device=device, seed=seed,
+               eval_fn=validation_fn(task, va), monitor=MONITOR[task], mode="max", restore_best=True,
+               progress=progress, cache_key=key)
+
+
+def _fit_detector(det, data: HLSData, cfg: HLSConfig, seed: int, device, progress: bool, key: dict):
+    """Stage 1 (§3.2.1): the detector on the training scenes (random horizontal flips), AdamW with a one-cycle
+    schedule, the epoch with the best validation mAP kept; the loss is torchvision's Faster R-CNN loss
+    (RPN objectness + box regression, head classification + box regression), summed."""
+    import torch
+
+    from ..engine import fit
+
+    ds, imgs = data.scenes["train"], data.scene_images["train"]
+    steps = -(-len(ds) // cfg.det_batch)
+    opt = torch.optim.AdamW(det.parameters(), lr=cfg.det_lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.det_lr, total_steps=max(1, steps * cfg.det_epochs),
+                                                pct_start=0.15)
+
+    def batches(epoch):
+        rng = np.random.default_rng([seed, epoch])
+        order = rng.permutation(len(ds))
+        flip = rng.random(len(ds)) < 0.5
+        return _scene_batches(imgs, ds, order, cfg.det_batch, flip)
+
+    def step(model, batch):
+        x, t = batch
+        losses = model(x, t)
+        return sum(losses.values()), {k.replace("loss_", ""): float(v.detach()) for k, v in losses.items()}
+
+    def eval_fn(model, epoch):
+        m = detection_metrics(data, "validation", detect(model, data.scene_images["validation"]))
+        return {"valid_mAP": 100 * m["mAP"], "valid_AR@100": 100 * m["AR@100"]}
+
+    return fit(det, step, batches, opt, cfg.det_epochs, scheduler=sched, scheduler_interval="step", device=device,
+               seed=seed, eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True, progress=progress,
+               cache_key=key)
+
+
+def train(method: str, model, data: HLSData, cfg: HLSConfig, seed: int = 0, device=None, progress: bool = False):
+    """Train ``model`` (from :func:`build_model`, or a module of one's own with the same interface) as ``method``
+    through ``engine.fit``, each network with its :func:`cache_key` (a second call loads it and says so).
+    Returns the ``History``; for the STL methods a dict ``{"category": History, "attributes": History}``."""
+    if method == DETECTOR:
+        return _fit_detector(model, data, cfg, seed, device, progress, cache_key(method, cfg, data, seed))
+    if method == "MTL w/ RNN+VA":
+        return _fit_stage2(model, "mtl", data, cfg, seed, device, progress, cache_key(method, cfg, data, seed))
+    return {kind: _fit_stage2(model[kind], kind, data, cfg, seed, device, progress,
+                              cache_key(method, cfg, data, seed, stage=kind)) for kind in ("category", "attributes")}
+
+
+def train_per_type(data: HLSData, cfg: HLSConfig, seed: int, device=None, progress: bool = False) -> dict:
+    """Table 5: one Baseline-STL category network per object type, each trained on its type's crops and
+    categories (seed ``seed + 100 + type``). Returns ``{type index: (model, categories, history)}``."""
+    from ..engine import seed_everything
+    from ..models import STLClassifier
+
+    out = {}
+    for t in range(data.num_types):
+        cats = np.flatnonzero(data.category_type == t)
+        idx = np.flatnonzero(np.isin(data.crops["train"]["category"], cats))
+        if len(cats) == 0 or len(idx) == 0:
+            continue
+        s = seed + 100 + t
+        seed_everything(s)
+        net = STLClassifier(build_stage2_backbone(cfg), len(cats), embed_dim=cfg.embed_dim, dropout=cfg.dropout)
+        key = cache_key("one model per object type", cfg, data, s, stage=data.type_names[t])
+        hist = _fit_stage2(net, "category", data, cfg, s, device, progress, key, index=idx, categories=cats)
+        out[t] = (net, cats, hist)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------
+# step 4: evaluate (every no-grad pass through engine.extract_features)
 # ----------------------------------------------------------------------------------------------------------
 def _scene_batches(images: np.ndarray, ds, order: np.ndarray, batch: int, flip: np.ndarray | None):
     import torch
@@ -266,24 +508,39 @@ def _scene_batches(images: np.ndarray, ds, order: np.ndarray, batch: int, flip: 
 
 
 def detect(detector, images: np.ndarray, batch: int = 16, device=None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Run ``detector`` on ``uint8 (N, S, S, 3)`` scenes; per scene ``(boxes (k, 4) x1 y1 x2 y2, scores (k,),
-    labels (k,) 0-based object types)``."""
+    """Run ``detector`` on ``uint8 (N, S, S, 3)`` scenes (``engine.extract_features``, detections padded to the
+    detector's ``detections_per_img`` per scene and cut back); per scene ``(boxes (k, 4) x1 y1 x2 y2, scores
+    (k,), labels (k,) 0-based object types)``."""
     import torch
 
-    dev = device or next(detector.parameters()).device
-    was = detector.training
-    detector.eval()
-    out = []
-    with torch.no_grad():
+    from ..engine import extract_features
+
+    if len(images) == 0:
+        return []
+    k = int(detector.roi_heads.detections_per_img)
+
+    def scenes():
         for b in range(0, len(images), batch):
-            xs = [torch.from_numpy(im).permute(2, 0, 1).float().div_(255).to(dev) for im in images[b:b + batch]]
-            for r in detector(xs):
-                out.append((r["boxes"].cpu().numpy(), r["scores"].cpu().numpy(), r["labels"].cpu().numpy() - 1))
-    detector.train(was)
-    return out
+            yield [torch.from_numpy(im).permute(2, 0, 1).float().div_(255) for im in images[b:b + batch]]
+
+    def padded(xs):
+        res = detector(xs)
+        dev = xs[0].device
+        out = {"boxes": torch.zeros(len(res), k, 4, device=dev), "scores": torch.zeros(len(res), k, device=dev),
+               "labels": torch.zeros(len(res), k, dtype=torch.int64, device=dev),
+               "n": torch.tensor([len(r["scores"]) for r in res], device=dev)}
+        for j, r in enumerate(res):
+            n = len(r["scores"])
+            out["boxes"][j, :n], out["scores"][j, :n], out["labels"][j, :n] = r["boxes"], r["scores"], r["labels"]
+        return out
+
+    f = extract_features(padded, scenes(), device=device, model=detector, out_device="cpu")
+    return [(f["boxes"][i, :n].numpy(), f["scores"][i, :n].numpy(), f["labels"][i, :n].numpy() - 1)
+            for i, n in enumerate(f["n"].tolist())]
 
 
-def _detection_metrics(data: HLSData, split: str, dets) -> dict:
+def detection_metrics(data: HLSData, split: str, dets) -> dict:
+    """COCO mAP, AP50, AR@100 and AP per object type (§4.2, Table 4) of ``dets`` on ``split``'s scenes."""
     from ..metrics import coco_detection_metrics
 
     ds = data.scenes[split]
@@ -291,236 +548,103 @@ def _detection_metrics(data: HLSData, split: str, dets) -> dict:
     return coco_detection_metrics(gt, dets, data.type_names)
 
 
-def train_detector(data: HLSData, cfg: HLSConfig, seed: int, device=None, progress: bool = False):
-    """Stage 1 (§3.2.1): a small Faster R-CNN trained from scratch on the training scenes (random horizontal
-    flips), AdamW with a cosine schedule, the epoch with the best validation mAP kept. Returns
-    ``(detector, history)``."""
-    import torch
-
-    from ..engine import fit, seed_everything
-    from ..models import build_detector
-
-    seed_everything(seed)
-    scale = cfg.scene_size / 128  # build_detector's anchors (12-96 px) suit garments in a 128 px scene
-    det = build_detector(num_classes=data.num_types, image_size=cfg.scene_size, width=cfg.det_width,
-                         representation_dim=cfg.det_representation,
-                         anchor_sizes=tuple(max(4, round(a * scale)) for a in (12, 24, 48, 96)))
-    ds, imgs = data.scenes["train"], data.scene_images["train"]
-    steps = -(-len(ds) // cfg.det_batch)
-    opt = torch.optim.AdamW(det.parameters(), lr=cfg.det_lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.det_lr, total_steps=max(1, steps * cfg.det_epochs),
-                                                pct_start=0.15)
-
-    def batches(epoch):
-        rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(ds))
-        flip = rng.random(len(ds)) < 0.5
-        return _scene_batches(imgs, ds, order, cfg.det_batch, flip)
-
-    def step(model, batch):
-        x, t = batch
-        losses = model(x, t)
-        return sum(losses.values()), {k.replace("loss_", ""): float(v.detach()) for k, v in losses.items()}
-
-    def eval_fn(model, epoch):
-        m = _detection_metrics(data, "validation", detect(model, data.scene_images["validation"]))
-        return {"valid_mAP": 100 * m["mAP"], "valid_AR@100": 100 * m["AR@100"]}
-
-    history = fit(det, step, batches, opt, cfg.det_epochs, scheduler=sched, scheduler_interval="step",
-                  device=device, seed=seed, eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True,
-                  progress=progress, verbose=False)
-    return det, history
-
-
-# ----------------------------------------------------------------------------------------------------------
-# stage 2: category and attribute classification
-# ----------------------------------------------------------------------------------------------------------
-def build_stage2_backbone(cfg: HLSConfig):
-    """The backbone of every stage-2 network: SmallCNN at output stride 8 (an 8 x 8 grid at 64 px for the
-    attention of MTL w/ RNN+VA), notebook 03's builder."""
-    from .paper03 import build_backbone
-
-    return build_backbone(cfg)
-
-
-def _as_float(x):
-    return x.float().div_(255)
-
-
-def _crop_batches(crops: dict, batch: int, seed: int, epoch: int, keys=("object_type", "category", "attributes"),
-                  index: np.ndarray | None = None):
-    import torch
-
-    n = len(crops["category"]) if index is None else len(index)
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    if index is not None:
-        order = index[order]
-    for b in range(0, len(order), batch):
-        i = order[b:b + batch]
-        yield (torch.from_numpy(crops["images"][i]),) + tuple(torch.from_numpy(np.asarray(crops[k][i])) for k in keys)
-
-
-def _adam(model, cfg: HLSConfig, steps: int):
-    import torch
-
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
-    return opt, sched
-
-
 def predict(model, images: np.ndarray, object_type=None, category=None, kind: str = "category",
             batch: int = 256, device=None) -> np.ndarray | dict:
-    """Logits of a stage-2 network on ``uint8 (M, 3, c, c)`` crops. ``kind``: ``"category"`` or ``"attributes"``
-    for an :class:`~fashionlab.models.STLClassifier` (given ``object_type`` or ``category`` as its condition
-    when it has one), ``"mtl"`` for :class:`~fashionlab.models.MTLRNNVA` (returns ``{"category", "attributes",
-    "attention"}``; ``category=None``: its own predicted category feeds the second step)."""
+    """Logits of a stage-2 network on ``uint8 (M, 3, c, c)`` crops (``engine.extract_features``). ``kind``:
+    ``"category"`` or ``"attributes"`` for an :class:`~fashionlab.models.STLClassifier` (given ``object_type``
+    or ``category`` as its condition when it has one), ``"mtl"`` for :class:`~fashionlab.models.MTLRNNVA`
+    (returns ``{"category", "attributes", "attention"}``; ``category=None``: its own predicted category feeds
+    the second step)."""
     import torch
+
+    from ..engine import extract_features
 
     if len(images) == 0:  # shapes of an empty batch: run one blank crop and keep none of it
         blank = np.zeros((1,) + tuple(images.shape[1:]), np.uint8)
         one = lambda v: None if v is None else np.zeros(1, np.int64)  # noqa: E731
         r = predict(model, blank, one(object_type), one(category), kind, batch, device)
         return {k: v[:0] for k, v in r.items()} if kind == "mtl" else r[:0]
-    dev = device or next(model.parameters()).device
-    was = model.training
-    model.eval()
-    outs = []
-    with torch.no_grad():
+    cond = object_type if kind in ("category", "mtl") else category
+    conditioned = kind == "mtl" or bool(getattr(model, "condition_classes", None))
+    as_tensor = lambda v, sl: None if v is None else torch.from_numpy(np.asarray(v[sl]))  # noqa: E731
+
+    def batches():
         for b in range(0, len(images), batch):
-            x = _as_float(torch.from_numpy(images[b:b + batch]).to(dev))
             sl = slice(b, b + batch)
-            if kind == "mtl":
-                t = torch.from_numpy(np.asarray(object_type[sl])).to(dev)
-                c = None if category is None else torch.from_numpy(np.asarray(category[sl])).to(dev)
-                o = model(x, t, category=c)
-                outs.append({"category": o.category.float().cpu(), "attributes": o.attributes.float().cpu(),
-                             "attention": o.attention.float().cpu()})
-            else:
-                cond = object_type if kind == "category" else category
-                if getattr(model, "condition_classes", None):
-                    c = torch.from_numpy(np.asarray(cond[sl])).to(dev)
-                    outs.append(model(x, c).float().cpu())
-                else:
-                    outs.append(model(x).float().cpu())
-    model.train(was)
-    if kind == "mtl":
-        return {k: torch.cat([o[k] for o in outs]).numpy() for k in ("category", "attributes", "attention")}
-    return torch.cat(outs).numpy()
+            yield (torch.from_numpy(images[sl]), as_tensor(cond if conditioned else None, sl),
+                   as_tensor(category if kind == "mtl" else None, sl))
+
+    def run(bt):
+        x, c, c2 = bt
+        x = x.float().div_(255)
+        if kind == "mtl":
+            o = model(x, c, category=c2)
+            return {"category": o.category, "attributes": o.attributes, "attention": o.attention}
+        return model(x, c) if conditioned else model(x)
+
+    out = extract_features(run, batches(), device=device, model=model, out_device="cpu")
+    return {k: v.numpy() for k, v in out.items()} if kind == "mtl" else out.numpy()
 
 
-def _val_metrics(kind: str, logits: np.ndarray, crops: dict) -> dict:
-    from ..metrics import attribute_recall_at_k, topk_accuracy
-
-    if kind == "category":
-        ok = len(crops["category"]) > 0
-        return {"valid_top1": 100 * topk_accuracy(logits, crops["category"], ks=(1,))[1] if ok else 0.0}
-    ok = len(crops["attributes"]) > 0 and np.asarray(crops["attributes"]).any()
-    return {"valid_recall@3": 100 * attribute_recall_at_k(logits, crops["attributes"], 3) if ok else 0.0}
-
-
-def train_stl(data: HLSData, cfg: HLSConfig, kind: str, hls: bool, seed: int, device=None, progress: bool = False,
-              index: np.ndarray | None = None, categories: np.ndarray | None = None):
-    """One STL network (§3.2, Fig. 1a): ``kind`` ``"category"`` (softmax, CE) or ``"attributes"`` (sigmoid,
-    BCE); with ``hls`` the network is conditioned on the ground-truth object type (category network) or
-    category (attribute network), as STL w/ HLS. ``index``/``categories``: train on a subset of the training
-    crops and only these categories (Table 5's per-object-type networks; labels re-indexed). Returns
-    ``(model, history)``."""
-    import torch
-    import torch.nn.functional as F
-
-    from ..engine import fit, seed_everything
-    from ..models import STLClassifier, augment
-
-    seed_everything(seed)
-    tr, va = data.crops["train"], data.crops["validation"]
-    if categories is not None:
-        remap = np.full(data.num_categories, -1, dtype=np.int64)
-        remap[categories] = np.arange(len(categories))
-        tr = {**tr, "category": remap[tr["category"]]}
-        keep = np.isin(va["category"], categories)
-        va = {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in va.items()}
-        va["category"] = remap[va["category"]]
-    n_out = (len(categories) if categories is not None else data.num_categories) if kind == "category" \
-        else data.num_attributes
-    cond = (data.num_types if kind == "category" else data.num_categories) if hls else None
-    model = STLClassifier(build_stage2_backbone(cfg), n_out, condition_classes=cond, embed_dim=cfg.embed_dim,
-                          dropout=cfg.dropout)
-    n = len(tr["category"]) if index is None else len(index)
-    opt, sched = _adam(model, cfg, cfg.epochs * -(-n // cfg.batch))
-
-    def step(m, batch):
-        x, t, c, a = batch
-        gen = torch.Generator(device=x.device).manual_seed(int(torch.randint(0, 2**31 - 1, (1,))))
-        x = augment(_as_float(x), generator=gen, rotation=cfg.rotation, zoom=cfg.zoom)
-        cnd = (t if kind == "category" else c) if hls else None
-        out = m(x, cnd) if hls else m(x)
-        if kind == "category":
-            return F.cross_entropy(out, c)
-        return F.binary_cross_entropy_with_logits(out, a)
-
-    def eval_fn(m, epoch):
-        logits = predict(m, va["images"], object_type=va["object_type"], category=va["category"], kind=kind)
-        return _val_metrics(kind, logits, va)
-
-    history = fit(model, step, lambda e: _crop_batches(tr, cfg.batch, seed, e, index=index), opt, cfg.epochs,
-                  scheduler=sched, scheduler_interval="step", device=device, seed=seed, eval_fn=eval_fn,
-                  monitor="valid_top1" if kind == "category" else "valid_recall@3",
-                  mode="max", restore_best=True, progress=progress, verbose=False)
-    return model, history
+def method_outputs(method: str, model, crops: dict, device=None) -> dict:
+    """Category logits, attribute logits and (MTL) attention of ``method``'s ``model`` on ``crops`` (``images``
+    and the ``object_type`` to share). HLS uses predictions: the category network's prediction is the attribute
+    network's condition; MTL feeds its own predicted category to its second step."""
+    if method == "MTL w/ RNN+VA":
+        return predict(model, crops["images"], object_type=crops["object_type"], kind="mtl", device=device)
+    cat = predict(model["category"], crops["images"], object_type=crops["object_type"], kind="category",
+                  device=device)
+    att = predict(model["attributes"], crops["images"], category=cat.argmax(1), kind="attributes", device=device)
+    return {"category": cat, "attributes": att}
 
 
-def train_mtl(data: HLSData, cfg: HLSConfig, seed: int, device=None, progress: bool = False):
-    """MTL w/ RNN+VA (§3.2, Fig. 1b, Eq. 1-7): one network, CE + BCE summed; the ground-truth category feeds the
-    decoder's second step in training (teacher forcing), the network's own prediction at validation and test.
-    The kept epoch maximises validation top-1 + recall@3. Returns ``(model, history)``."""
-    import torch
-
-    from ..engine import fit, seed_everything
-    from ..models import MTLRNNVA, augment, hls_loss
-
-    seed_everything(seed)
-    tr, va = data.crops["train"], data.crops["validation"]
-    model = MTLRNNVA(build_stage2_backbone(cfg), data.num_types, data.num_categories, data.num_attributes,
-                     hidden_dim=cfg.hidden_dim, attention_units=cfg.attention_units, embed_dim=cfg.embed_dim,
-                     fc_dim=cfg.fc_dim, dropout=cfg.dropout)
-    opt, sched = _adam(model, cfg, cfg.epochs * -(-len(tr["category"]) // cfg.batch))
-
-    def step(m, batch):
-        x, t, c, a = batch
-        gen = torch.Generator(device=x.device).manual_seed(int(torch.randint(0, 2**31 - 1, (1,))))
-        x = augment(_as_float(x), generator=gen, rotation=cfg.rotation, zoom=cfg.zoom)
-        out = m(x, t, category=c)
-        return hls_loss(out.category, out.attributes, c, a)
-
-    def eval_fn(m, epoch):
-        p = predict(m, va["images"], object_type=va["object_type"], kind="mtl")
-        r = {**_val_metrics("category", p["category"], va), **_val_metrics("attributes", p["attributes"], va)}
-        return {"valid_sum": r["valid_top1"] + r["valid_recall@3"], **r}
-
-    history = fit(model, step, lambda e: _crop_batches(tr, cfg.batch, seed, e), opt, cfg.epochs, scheduler=sched,
-                  scheduler_interval="step", device=device, seed=seed, eval_fn=eval_fn, monitor="valid_sum",
-                  mode="max", restore_best=True, progress=progress, verbose=False)
-    return model, history
-
-
-def train_per_type(data: HLSData, cfg: HLSConfig, seed: int, device=None, progress: bool = False) -> dict:
-    """Table 5: one Baseline-STL category network per object type, each trained on its type's crops and
-    categories. Returns ``{type index: (model, categories, history)}``."""
-    out = {}
-    for t in range(data.num_types):
-        cats = np.flatnonzero(data.category_type == t)
-        idx = np.flatnonzero(np.isin(data.crops["train"]["category"], cats))
-        if len(cats) == 0 or len(idx) == 0:
-            continue
-        model, hist = train_stl(data, cfg, "category", False, seed + 100 + t, device, progress, index=idx,
-                                categories=cats)
-        out[t] = (model, cats, hist)
+def top_attributes(scores: np.ndarray, k: int) -> np.ndarray:
+    """``bool (M, A)``: the ``k`` highest-scoring attributes of each item, the predictions recall@k counts
+    (ties to the lower index, as :func:`fashionlab.metrics.attribute_recall_at_k`)."""
+    order = np.argsort(-np.asarray(scores), axis=1, kind="stable")[:, :k]
+    out = np.zeros(np.shape(scores), dtype=bool)
+    np.put_along_axis(out, order, True, axis=1)
     return out
 
 
-# ----------------------------------------------------------------------------------------------------------
-# the merged pipeline and evaluation
-# ----------------------------------------------------------------------------------------------------------
+def stage2_scores(logits: dict, crops: dict, data: HLSData, cfg: HLSConfig) -> dict:
+    """The stage-2 metrics of one method on one test set, in percent: top-1/3/5 category (§4.2), conventional and
+    altered recall@3/5 of the attributes (docs/protocols.md §4.3), hierarchy violations of the predicted
+    attributes (top ``cfg.violation_k``, and sigmoid >= ``cfg.threshold``) against the predicted category."""
+    from ..metrics import attribute_recall_at_k, hierarchy_violations, topk_accuracy
+
+    if len(crops["category"]) == 0:
+        return {}
+    cat, att = logits["category"], logits["attributes"]
+    k = [kk for kk in (1, 3, 5) if kk <= cat.shape[1]]
+    top = topk_accuracy(cat, crops["category"], ks=k)
+    r = {f"top-{kk} category": 100 * v for kk, v in top.items()}
+    for kk in (3, 5):
+        r[f"recall@{kk} attributes"] = 100 * attribute_recall_at_k(att, crops["attributes"], kk)
+        r[f"altered recall@{kk} attributes"] = 100 * attribute_recall_at_k(att, crops["attributes"], kk,
+                                                                            topn=cfg.topn)
+    v = hierarchy_violations(top_attributes(att, cfg.violation_k), cat.argmax(1), data.applicable)
+    r["hierarchy violations"] = 100 * v["rate"]
+    r["items with a violation"] = 100 * v["items"]
+    v = hierarchy_violations(1 / (1 + np.exp(-att)) >= cfg.threshold, cat.argmax(1), data.applicable)
+    r[f"hierarchy violations (p >= {cfg.threshold})"] = 100 * v["rate"]
+    r[f"attributes with p >= {cfg.threshold} per item"] = v["predicted"] / len(cat)
+    return r
+
+
+def evaluate(method: str, model, data: HLSData, cfg: HLSConfig, test_sets: dict | None = None,
+             device=None) -> dict:
+    """Score ``method``'s trained ``model`` on every test set (default ``{"GT crops": data.crops["test"]}``;
+    the experiment adds ``"detected crops"``, :func:`pipeline_crops`). Returns ``{test set: {"outputs": logits
+    (:func:`method_outputs`), "scores": metrics (:func:`stage2_scores`)}}``."""
+    test_sets = {"GT crops": data.crops["test"]} if test_sets is None else test_sets
+    out = {}
+    for name, crops in test_sets.items():
+        logits = method_outputs(method, model, crops, device)
+        out[name] = {"outputs": logits, "scores": stage2_scores(logits, crops, data, cfg)}
+    return out
+
+
 def pipeline_crops(data: HLSData, dets, cfg: HLSConfig, split: str = "test", iou: float = 0.5) -> dict:
     """The merged pipeline's stage-2 inputs (§5.2.1): every detection scoring at least ``cfg.det_score`` (after
     class-agnostic NMS at IoU 0.6, so one garment yields one box), cropped like the training crops
@@ -573,59 +697,11 @@ def pipeline_crops(data: HLSData, dets, cfg: HLSConfig, split: str = "test", iou
     return res
 
 
-def method_outputs(method: str, models: dict, crops: dict) -> dict:
-    """Category logits, attribute logits and (MTL) attention of ``method`` on ``crops`` (``images`` and the
-    ``object_type`` to share). HLS uses predictions: the category network's prediction is the attribute
-    network's condition; MTL feeds its own predicted category to its second step."""
-    if method == "MTL w/ RNN+VA":
-        return predict(models["mtl"], crops["images"], object_type=crops["object_type"], kind="mtl")
-    key = "hls" if method == "STL w/ HLS" else "stl"
-    cat = predict(models[key]["category"], crops["images"], object_type=crops["object_type"], kind="category")
-    att = predict(models[key]["attributes"], crops["images"], category=cat.argmax(1), kind="attributes")
-    return {"category": cat, "attributes": att}
-
-
-def evaluate_method(logits: dict, crops: dict, data: HLSData, cfg: HLSConfig) -> dict:
-    """The stage-2 metrics of one method on one test set, in percent: top-1/3/5 category (§4.2), conventional and
-    altered recall@3/5 of the attributes (docs/protocols.md §4.3), hierarchy violations of the predicted
-    attributes (sigmoid >= ``cfg.threshold``) against the predicted category, and its share of items."""
-    from ..metrics import attribute_recall_at_k, hierarchy_violations, topk_accuracy
-
-    if len(crops["category"]) == 0:
-        return {}
-    cat, att = logits["category"], logits["attributes"]
-    k = [kk for kk in (1, 3, 5) if kk <= cat.shape[1]]
-    top = topk_accuracy(cat, crops["category"], ks=k)
-    r = {f"top-{kk} category": 100 * v for kk, v in top.items()}
-    for kk in (3, 5):
-        r[f"recall@{kk} attributes"] = 100 * attribute_recall_at_k(att, crops["attributes"], kk)
-        r[f"altered recall@{kk} attributes"] = 100 * attribute_recall_at_k(att, crops["attributes"], kk,
-                                                                            topn=cfg.topn)
-    top = top_attributes(att, cfg.violation_k)
-    v = hierarchy_violations(top, cat.argmax(1), data.applicable)
-    r["hierarchy violations"] = 100 * v["rate"]
-    r["items with a violation"] = 100 * v["items"]
-    prob = 1 / (1 + np.exp(-att))
-    v = hierarchy_violations(prob >= cfg.threshold, cat.argmax(1), data.applicable)
-    r[f"hierarchy violations (p >= {cfg.threshold})"] = 100 * v["rate"]
-    r[f"attributes with p >= {cfg.threshold} per item"] = v["predicted"] / len(cat)
-    return r
-
-
-def top_attributes(scores: np.ndarray, k: int) -> np.ndarray:
-    """``bool (M, A)``: the ``k`` highest-scoring attributes of each item, the predictions recall@k counts
-    (ties to the lower index, as :func:`fashionlab.metrics.attribute_recall_at_k`)."""
-    order = np.argsort(-np.asarray(scores), axis=1, kind="stable")[:, :k]
-    out = np.zeros(np.shape(scores), dtype=bool)
-    np.put_along_axis(out, order, True, axis=1)
-    return out
-
-
-def per_type_accuracy(models: dict, per_type: dict, crops: dict, data: HLSData, route: np.ndarray) -> dict:
+def per_type_accuracy(all_categories, per_type: dict, crops: dict, data: HLSData, route: np.ndarray) -> dict:
     """Table 5 on ``crops``: top-1 category per true object type and overall (percent) of the one network for all
-    categories (``models["stl"]["category"]``) and of the per-type networks, each item routed to the network
+    categories (``all_categories``, the Baseline STL's category network) and of the per-type networks, each item routed to the network
     of ``route`` (its true type on GT crops, the detector's on detected crops)."""
-    allcat = predict(models["stl"]["category"], crops["images"], kind="category").argmax(1)
+    allcat = predict(all_categories, crops["images"], kind="category").argmax(1)
     per = np.full(len(crops["category"]), -1, dtype=np.int64)
     for t, (model, cats, _) in per_type.items():
         sel = np.flatnonzero(route == t)
@@ -651,116 +727,63 @@ def detection_rows(m: dict, dataset: str) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# the paper's numbers
+# step 5: report
 # ----------------------------------------------------------------------------------------------------------
-PAPER_TABLE4 = {  # Faster R-CNN column: (training, evaluation) -> (mAP, AR@100)
-    ("DF2", "DF2"): (73.0, 83.7), ("DF2", "Mallzee"): (73.9, 84.2), ("Mallzee", "Mallzee"): (80.6, 85.8),
-}
-PAPER_TABLE5 = {  # EfficientNet-B4, Accuracy@1
-    "Full-body only": 94.90, "Lower-body only": 94.44, "Footwear only": 93.86, "Upper-body only": 88.15,
-    "Full dataset": 92.24,
-}
-PAPER_TABLE6 = {  # Mallzee: category top-1/3/5, attributes top-1/3/5
-    "Baseline STL": (90.10, 98.55, 99.48, 78.75, 94.32, 96.78),
-    "STL w/ HLS": (90.67, 98.72, 99.53, 77.62, 93.70, 96.80),
-    "MTL w/ RNN+VA": (87.63, 98.01, 99.31, 62.74, 83.81, 90.32),
-}
-PAPER_TABLE7 = {  # DeepFashion: category top-3/5, attributes recall@3/5 (altered in parentheses)
-    "Baseline STL": (93.71, 97.40, 34.71, 43.90, 65.79, 73.57),
-    "STL w/ HLS": (93.99, 97.49, 36.20, 45.62, 66.19, 73.73),
-    "MTL w/ RNN+VA": (93.72, 97.57, 26.85, 35.22, 53.01, 66.4),
-}
+@dataclass
+class HLSResult(Result):
+    """What ``experiments.run("hls")`` returns: the rows, plus the named objects notebook 06 draws on.
+
+    ``data`` (:class:`HLSData`), ``config``; stage 1: ``detector``, its ``detections`` on the test scenes and
+    their ``detection`` metrics; stage 2: ``models`` (method -> model of :func:`build_model`), ``per_type``
+    (Table 5's networks, :func:`train_per_type`), ``histories`` (``"detector"`` and each method's, as
+    :func:`train` returns them); ``gt_crops`` / ``det_crops`` (the two test sets, :func:`pipeline_crops`),
+    ``outputs`` and ``scores`` keyed by ``(test set, method)``, ``table5``, ``imbalance``
+    (:func:`imbalance_stats`) and ``seconds`` per stage."""
+
+    config: HLSConfig | None = None
+    data: HLSData | None = None
+    detector: Any = None
+    detections: list = field(default_factory=list)
+    detection: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+    per_type: dict = field(default_factory=dict)
+    histories: dict = field(default_factory=dict)
+    gt_crops: dict = field(default_factory=dict)
+    det_crops: dict = field(default_factory=dict)
+    outputs: dict = field(default_factory=dict)
+    scores: dict = field(default_factory=dict)
+    table5: dict = field(default_factory=dict)
+    imbalance: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
 
 
-def paper_rows() -> list[dict]:
-    """Tables 4-7 of the paper as result rows (percent); ``"dataset"`` names the real dataset, ``"table"`` the
-    table."""
-    rows = []
-    for (train, ev), (m, ar) in PAPER_TABLE4.items():
-        ds = f"{ev} (trained on {train}, paper 06)"
-        rows += [{"method": "Faster R-CNN", "dataset": ds, "table": "Table 4", "metric": "mAP", "value": m},
-                 {"method": "Faster R-CNN", "dataset": ds, "table": "Table 4", "metric": "AR@100", "value": ar}]
-    for what, v in PAPER_TABLE5.items():
-        method = "one model for all categories" if what == "Full dataset" else "one model per object type"
-        rows.append({"method": method, "dataset": "Mallzee (paper 06)", "table": "Table 5", "metric": "top-1 category",
-                     "attribute": what, "value": v})
-    names6 = ("top-1 category", "top-3 category", "top-5 category", "recall@1 attributes", "recall@3 attributes",
-              "recall@5 attributes")
-    for method, v in PAPER_TABLE6.items():
-        rows += [{"method": method, "dataset": "Mallzee (paper 06)", "table": "Table 6", "metric": n, "value": x}
-                 for n, x in zip(names6, v)]
-    names7 = ("top-3 category", "top-5 category", "recall@3 attributes", "recall@5 attributes",
-              "altered recall@3 attributes", "altered recall@5 attributes")
-    for method, v in PAPER_TABLE7.items():
-        rows += [{"method": method, "dataset": "DeepFashion (paper 06)", "table": "Table 7", "metric": n, "value": x}
-                 for n, x in zip(names7, v)]
+def detection_rows(m: dict, dataset: str) -> list[dict]:
+    """Table 4's metrics of the detector as result rows (percent)."""
+    rows = [{"method": DETECTOR, "dataset": dataset, "metric": k, "value": 100 * m[k]}
+            for k in ("mAP", "AP50", "AR@100")]
+    rows += [{"method": DETECTOR, "dataset": dataset, "metric": "AP", "attribute": t, "value": 100 * v}
+             for t, v in m.get("per_class", {}).items()]
     return rows
 
 
-# ----------------------------------------------------------------------------------------------------------
-# the experiment
-# ----------------------------------------------------------------------------------------------------------
-@register("hls", "Hierarchical label sharing (paper 06): object-type detection (Faster R-CNN, COCO mAP / AR@100), "
-                 "Baseline STL vs STL w/ HLS vs MTL w/ RNN+VA on category and attribute classification, "
-                 "one model vs one per object type, hierarchy violations", notebook="06_hls_pipeline.ipynb")
-def hls(mode: str, data: Path | None, seed: int, progress: bool = True, config: HLSConfig | None = None) -> Outcome:
-    """The ``hls`` experiment (module docstring). ``data``: a folder in the outfit preset's layout."""
-    from ..engine import device as pick_device
-
-    t0 = time.perf_counter()
-    cfg = config or HLS_CONFIGS[mode]
-    dev = pick_device(verbose=False)
-    seconds = {}
-    d = load_data(cfg, data, seed, progress=progress)
-    seconds["data"] = time.perf_counter() - t0
-
-    t = time.perf_counter()
-    detector, det_hist = train_detector(d, cfg, seed, dev, progress)
-    seconds["detector"] = time.perf_counter() - t
-    dets = detect(detector, d.scene_images["test"])
-    det_m = _detection_metrics(d, "test", dets)
-    scene_ds = "outfit scenes (test)"
-    rows = detection_rows(det_m, scene_ds)
-
-    t = time.perf_counter()
-    models, hist = {}, {}
-    for key, hls_on in (("stl", False), ("hls", True)):
-        models[key] = {}
-        for kind in ("category", "attributes"):
-            models[key][kind], hist[f"{key} {kind}"] = train_stl(d, cfg, kind, hls_on, seed, dev, progress)
-    models["mtl"], hist["mtl"] = train_mtl(d, cfg, seed, dev, progress)
-    seconds["stage 2"] = time.perf_counter() - t
-    per_type = {}
-    if cfg.per_type:
-        t = time.perf_counter()
-        per_type = train_per_type(d, cfg, seed, dev, progress)
-        seconds["per type"] = time.perf_counter() - t
-
-    gt_crops = dict(d.crops["test"])
-    det_crops = pipeline_crops(d, dets, cfg, "test")
-    results, outputs = {}, {}
-    for name, crops in zip(TEST_SETS, (gt_crops, det_crops)):
-        for method in METHODS:
-            outputs[(name, method)] = method_outputs(method, models, crops)
-            results[(name, method)] = evaluate_method(outputs[(name, method)], crops, d, cfg)
-            rows += [{"method": method, "dataset": name, "metric": k, "value": v}
-                     for k, v in results[(name, method)].items()]
+def report(cfg: HLSConfig, data: HLSData, detection: dict, scores: dict, det_crops: dict, table5: dict,
+           **objects) -> HLSResult:
+    """The :class:`HLSResult`: rows of Table 4 (the detector on the test scenes), of Tables 6-7 (``scores``,
+    ``(test set, method) -> metrics``), the pipeline's retention and object-type accuracy, Table 5, the paper's
+    rows (:func:`paper_rows`) and the notes; ``objects`` are the result's other fields."""
+    rows = detection_rows(detection, "outfit scenes (test)")
+    for (name, method), res in scores.items():
+        rows += [{"method": method, "dataset": name, "metric": k, "value": v} for k, v in res.items()]
     rows.append({"method": DETECTOR, "dataset": "detected crops", "metric": "retention",
                  "value": 100 * det_crops["retention"]})
     if len(det_crops["category"]):
         rows.append({"method": DETECTOR, "dataset": "detected crops", "metric": "object type accuracy",
                      "value": 100 * float((det_crops["object_type"] == det_crops["true_type"]).mean())})
-    table5 = {}
-    if per_type:
-        table5["GT crops"] = per_type_accuracy(models, per_type, gt_crops, d, gt_crops["object_type"])
-        if len(det_crops["category"]):
-            table5["detected crops"] = per_type_accuracy(models, per_type, det_crops, d, det_crops["object_type"])
-        for name, res in table5.items():
-            for method, accs in res.items():
-                rows += [{"method": method, "dataset": f"Table 5, {name}", "metric": "top-1 category",
-                          **({} if k == "overall" else {"attribute": k}), "value": v} for k, v in accs.items()]
-
-    imb = imbalance_stats(d)
+    for name, res in table5.items():
+        for method, accs in res.items():
+            rows += [{"method": method, "dataset": f"Table 5, {name}", "metric": "top-1 category",
+                      **({} if k == "overall" else {"attribute": k}), "value": v} for k, v in accs.items()]
+    d = data
     notes = [
         f"{d.description}; stage-2 crops: {len(d.crops['train']['category'])} train, "
         f"{len(d.crops['test']['category'])} test; {d.num_types} object types, {d.num_categories} categories, "
@@ -772,9 +795,50 @@ def hls(mode: str, data: Path | None, seed: int, progress: bool = True, config: 
         f"Hierarchy violations: predicted attributes (each item's top {cfg.violation_k}; second row: sigmoid >= "
         f"{cfg.threshold}) that cannot apply to the predicted category, percent of all predicted attributes.",
     ]
-    extra = {"config": cfg, "data": d, "detector": detector, "detections": dets, "models": models,
-             "per_type": per_type, "histories": {"detector": det_hist, **hist}, "results": results,
-             "outputs": outputs, "gt_crops": gt_crops, "det_crops": det_crops, "table5": table5,
-             "detection": det_m, "imbalance": imb, "seconds": seconds}
-    return Outcome(rows=rows, paper_rows=paper_rows(), dataset=d.description, device=str(dev), notes=notes,
-                   extra=extra)
+    return HLSResult(rows=rows, paper_rows=paper_rows(), dataset=d.description, notes=notes, config=cfg, data=d,
+                     detection=detection, scores=scores, det_crops=det_crops, table5=table5, **objects)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the experiment: the steps in order
+# ----------------------------------------------------------------------------------------------------------
+@register("hls", "Hierarchical label sharing (paper 06): object-type detection (Faster R-CNN, COCO mAP / AR@100), "
+                 "Baseline STL vs STL w/ HLS vs MTL w/ RNN+VA on category and attribute classification, "
+                 "one model vs one per object type, hierarchy violations", notebook="06_hls_pipeline.ipynb")
+def hls(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
+        config: HLSConfig | None = None) -> HLSResult:
+    """The ``hls`` experiment (module docstring). ``data``: a folder in the outfit preset's layout."""
+    cfg = config or HLS_CONFIGS[mode]
+    seconds, t = {}, time.perf_counter()
+    d = load_data(cfg, data, seed, progress=progress)
+    seconds["data"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    detector = build_model(DETECTOR, cfg, d, seed)
+    histories = {"detector": train(DETECTOR, detector, d, cfg, seed, device, progress)}
+    seconds["detector"] = time.perf_counter() - t
+    dets = detect(detector, d.scene_images["test"], device=device)
+    test_sets = {"GT crops": dict(d.crops["test"]), "detected crops": pipeline_crops(d, dets, cfg, "test")}
+
+    t = time.perf_counter()
+    models, evals = {}, {}
+    for method in METHODS:
+        models[method] = build_model(method, cfg, d, seed)
+        histories[method] = train(method, models[method], d, cfg, seed, device, progress)
+        evals[method] = evaluate(method, models[method], d, cfg, test_sets, device)
+    seconds["stage 2"] = time.perf_counter() - t
+    per_type, table5 = {}, {}
+    if cfg.per_type:
+        t = time.perf_counter()
+        per_type = train_per_type(d, cfg, seed, device, progress)
+        seconds["per type"] = time.perf_counter() - t
+        for name, crops in test_sets.items():
+            if len(crops["category"]):
+                table5[name] = per_type_accuracy(models["Baseline STL"]["category"], per_type, crops, d,
+                                                 crops["object_type"])
+    keys = [(name, method) for name in TEST_SETS for method in METHODS]
+    return report(cfg, d, detection_metrics(d, "test", dets), {k: evals[k[1]][k[0]]["scores"] for k in keys},
+                  test_sets["detected crops"], table5, detector=detector, detections=dets, models=models,
+                  per_type=per_type, histories=histories, gt_crops=test_sets["GT crops"],
+                  outputs={k: evals[k[1]][k[0]]["outputs"] for k in keys}, imbalance=imbalance_stats(d),
+                  seconds=seconds)
