@@ -56,7 +56,8 @@ from .paper05_tables import METRICS, config_notes, paper_rows
 from .registry import Result, register
 
 __all__ = ["METHODS", "DATASETS", "METRICS", "M3Config", "M3_CONFIGS", "M3Data", "M3Result", "load_data",
-           "build_model", "train", "embed", "evaluate", "attention_study", "report", "paper_rows", "m3net"]
+           "dataset_config", "build_model", "triplet_batches", "train", "embed", "evaluate", "attention_study",
+           "report", "paper_rows", "m3net"]
 
 METHODS = ("ASEN", "M3-Net_a", "M3-Net_c", "M3-Net")
 VARIANT = {"M3-Net_a": "attribute", "M3-Net_c": "class", "M3-Net": "full"}
