@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -395,6 +396,58 @@ def test_asenpp_forward_backward_and_param_groups():
     assert set(ids[0]) | set(ids[1]) == {id(p) for p in model.parameters()}
     assert id(model.global_branch.attribute_embedding.weight) in ids[1]      # shared table: global group
     torch.optim.Adam(groups)                                                   # no duplicate parameters
+
+
+def test_asenpp_loss_method_is_the_stage2_loss():
+    """``ASENPlusPlus.loss`` on anchors, positives and negatives stacked = ``asenpp_loss`` of the three forwards."""
+    model = _asenpp().eval()
+    model.loss_weights, model.margin = (1.0, 0.3, 0.2), 0.1
+    x = torch.randn(6, 3, 32, 32)
+    attr = torch.tensor([0, 3, 0, 3, 0, 3])
+    out = model.loss(x, attr)
+    o = [model(x[k:k + 2], attr[k:k + 2]) for k in (0, 2, 4)]
+    ref = asenpp_loss([z.global_embedding for z in o], [z.local_embedding for z in o], 1.0, 0.3, 0.2, margin=0.1)
+    assert out.loss.item() == pytest.approx(ref.loss.item(), abs=1e-5)
+    assert out.metrics["L_l"].item() == pytest.approx(ref.local_triplet.item(), abs=1e-5)
+    g = [z.global_embedding for z in o]
+    acc = (F.cosine_similarity(g[0], g[1]) > F.cosine_similarity(g[0], g[2])).float().mean()
+    assert out.metrics["acc"].item() == acc.item()
+
+
+def test_attribute_triplet_loss_per_model_kind():
+    """The single-branch loss: cosine triplet loss of ``model(x, attr).embedding`` (ASEN_g), of ``model(x)`` (the
+    attribute-unaware triplet network), CSN's own loss with its regularisers; and ``triplet_step`` feeds it."""
+    from fashionlab.models import (ConditionalSimilarityNet, GlobalPoolEmbedding, attribute_triplet_loss,
+                                   triplet_step)
+
+    torch.manual_seed(12)
+    x = torch.randn(6, 3, 32, 32)
+    attr = torch.tensor([1, 2, 1, 2, 1, 2])
+    g = ASENGlobal(SmallCNN(width=4), 4, embed_dim=16, cond_dim=8).eval()
+    e = g(x, attr).embedding
+    out = attribute_triplet_loss(g, x, attr, margin=0.3)
+    assert out.loss.item() == pytest.approx(cosine_triplet_loss(e[:2], e[2:4], e[4:], margin=0.3).item(), abs=1e-6)
+    acc = (F.cosine_similarity(e[:2], e[2:4]) > F.cosine_similarity(e[:2], e[4:])).float().mean()
+    assert out.metrics["acc"].item() == acc.item()
+    t = GlobalPoolEmbedding(SmallCNN(width=4), 16).eval()
+    e = t(x)
+    assert attribute_triplet_loss(t, x, attr).loss.item() == pytest.approx(
+        cosine_triplet_loss(e[:2], e[2:4], e[4:]).item(), abs=1e-6)
+    csn = ConditionalSimilarityNet(GlobalPoolEmbedding(SmallCNN(width=4), 16, normalize=False), 4, dim=16,
+                                   masks="learned", variant="modified").eval()
+    f = csn.embed(x)
+    ref = csn.triplet_loss_from_embeddings(f[:2], f[2:4], f[4:], attr[:2], margin=0.2, lambda1=1e-2, lambda2=1e-3)
+    assert attribute_triplet_loss(csn, x, attr, lambda1=1e-2, lambda2=1e-3).loss.item() == pytest.approx(
+        ref.loss.item(), abs=1e-6)
+
+    class Images:  # what triplet_step asks of a TwoScaleImages
+        def triplet_batch(self, t, train, device, hires):
+            assert train and not hires and t.tolist() == [[0, 2, 4, 1], [1, 3, 5, 2]]
+            return x, None, attr
+
+    loss, metrics = triplet_step(Images(), margin=0.3)(g, np.array([[0, 2, 4, 1], [1, 3, 5, 2]]))
+    assert loss.item() == pytest.approx(attribute_triplet_loss(g, x, attr, margin=0.3).loss.item(), abs=1e-6)
+    assert set(metrics) == {"acc"}
 
 
 def test_autocast_cpu_bfloat16():

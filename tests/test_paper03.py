@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from fashionlab import experiments
+from fashionlab.datasets import TwoScaleImages
 from fashionlab.experiments import paper03
 from fashionlab.synth import PRESETS, RenderConfig, render, sample_garment, set_value
 from fashionlab.synth.garments import ATTRIBUTES, DETAIL_ATTRIBUTES, LENGTH_ATTRIBUTES, NUM_VALUES, allowed_values
@@ -105,24 +106,12 @@ def test_pointing_game_known_peak_ties_and_chance():
     assert paper03.pointing_game(m, torch.tensor([[61.0, 1.0, 63.0, 3.0]]), (60, 90))[0] == 0.0
 
 
-def test_box_iou_against_torchvision():
-    from torchvision.ops import box_iou as tv_box_iou
-
-    g = torch.Generator().manual_seed(0)
-    xy = torch.rand(50, 2, generator=g) * 100
-    wh = torch.rand(50, 2, generator=g) * 60 + 1
-    a = torch.cat([xy, xy + wh], 1)
-    xy2 = xy + torch.randn(50, 2, generator=g) * 20
-    b = torch.cat([xy2, xy2 + torch.rand(50, 2, generator=g) * 60 + 1], 1)
-    assert torch.allclose(paper03.box_iou(a, b), torch.diagonal(tv_box_iou(a, b)), atol=1e-6)
-    assert paper03.box_iou(torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([[0.0, 0, 10, 10]]))[0] == 1.0
-    assert paper03.box_iou(torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([[10.0, 0, 20, 10]]))[0] == 0.0
-    assert paper03.box_iou(torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([[5.0, 0, 15, 10]]))[0] == pytest.approx(1 / 3)
-
-
 def test_backbone_output_stride_and_whole_image_localisation():
+    from fashionlab.models import ASENWholeImage, build_backbone
+
     cfg = paper03.ASEN_CONFIGS["quick"]
     net = paper03.build_backbone(replace(cfg, output_stride=8))
+    assert repr(net) == repr(build_backbone("smallcnn", cfg.width, output_stride=8, final_relu=False))
     assert net.stride == 8 and tuple(net(torch.zeros(1, 3, 64, 64)).shape[-2:]) == (8, 8)
     assert paper03.build_backbone(replace(cfg, output_stride=16)).stride == 16
     torch.manual_seed(0)
@@ -130,8 +119,12 @@ def test_backbone_output_stride_and_whole_image_localisation():
     assert (paper03.build_backbone(replace(cfg, final_relu=True))(x) >= 0).all()
     assert (paper03.build_backbone(replace(cfg, final_relu=False))(x) < 0).any()   # ends at the BatchNorm
     g = paper03.build_model("ASEN_g", cfg, 8).eval()
-    full = paper03.build_asen(g, cfg, whole_image=True).eval()
+    full = paper03.build_model("ASEN_full", cfg, 8, stage1=g).eval()
     crop = paper03.build_asen(g, cfg).eval()
+    assert isinstance(full, ASENWholeImage) and not isinstance(crop, ASENWholeImage)
+    assert full.loss_weights == cfg.loss_weights and full.margin == cfg.margin
+    with pytest.raises(ValueError, match="stage1"):
+        paper03.build_model("ASEN", cfg, 8)
     assert full.local_branch.attribute_embedding is full.global_branch.attribute_embedding   # one shared table
     assert full.global_branch is not g                                                      # stage 1 kept as is
     x_hi = torch.randn(2, 3, 64, 64)
@@ -151,7 +144,7 @@ def test_two_scale_images_share_flips(tmp_path):
         arr[:, : 8 + 3 * i] = rng.integers(0, 255, 3)          # a left-hand band: flips are visible
         Image.fromarray(arr).save(tmp_path / f"{i}.png")
         names.append(f"{i}.png")
-    im = paper03.TwoScaleImages(tmp_path, names, 32, 16)
+    im = TwoScaleImages(tmp_path, names, 32, 16)
     torch.manual_seed(3)
     lo, hi = im.batch(np.arange(6), train=True)
     assert lo.shape == (6, 3, 16, 16) and hi.shape == (6, 3, 32, 32)
@@ -159,6 +152,17 @@ def test_two_scale_images_share_flips(tmp_path):
     assert (lo - down).abs().max() < 0.05                                # the same (flipped) picture
     lo2, hi2 = im.batch(np.arange(6), hires=False)
     assert hi2 is None and lo2.shape == lo.shape
+    # a triplet batch: anchors, then positives, then negatives, each triplet's attribute three times
+    t = np.array([[0, 1, 2, 7], [3, 4, 5, 2]])
+    x, x_hr, attr = im.triplet_batch(t, train=False, hires=True)
+    assert torch.equal(x, im.batch([0, 3, 1, 4, 2, 5])[0]) and x_hr.shape == (6, 3, 32, 32)
+    assert attr.tolist() == [7, 2, 7, 2, 7, 2]
+    # evaluation batches: in order, unflipped, 4 at a time
+    items = np.array([[5, 1], [0, 3], [2, 0], [4, 4], [1, 6]])
+    got = list(im.item_batches(items, batch=4))
+    assert [len(b[0]) for b in got] == [4, 1] and got[0][1] is None
+    assert torch.equal(torch.cat([b[0] for b in got]), im.batch(items[:, 0])[0])
+    assert torch.cat([b[2] for b in got]).tolist() == [1, 3, 0, 4, 6]
 
 
 def test_oracle_boxes_and_crops(tmp_path):
@@ -173,7 +177,7 @@ def test_oracle_boxes_and_crops(tmp_path):
     arr[8:24, 16:32] = 200                                           # box [16, 8, 32, 24]
     Image.fromarray(arr).save(tmp_path / "0.png")
     Image.fromarray(arr[:, ::-1].copy()).save(tmp_path / "1.png")    # mirrored: box [32, 8, 48, 24]
-    im = paper03.TwoScaleImages(tmp_path, ["0.png", "1.png"], 64, 8)
+    im = TwoScaleImages(tmp_path, ["0.png", "1.png"], 64, 8)
     boxes = np.array([[16, 8, 32, 24], [32, 8, 48, 24]], dtype=np.float32)
     one = paper03.region_crop_images(im, boxes, 1.0)
     assert one.hi is im.hi and one.lo.shape == (2, 3, 8, 8) and im.lo is not one.lo
@@ -194,7 +198,7 @@ def test_union_regions():
 
 def test_focused_view_keeps_only_its_attributes(quick):
     res, _ = quick
-    d = res["extra"]["data"]
+    d = res.data
     neck = [d.attributes.index(a) for a in paper03.SMALL_REGION_ATTRIBUTES]
     v = d.focused(paper03.SMALL_REGION_ATTRIBUTES)
     assert v.images is d.images and d.focus is None and v.focus == tuple(neck)
@@ -212,9 +216,9 @@ def test_focused_view_keeps_only_its_attributes(quick):
 def test_detail_study_rows(quick):
     """The neck-detail study: its methods, neck attributes only, overall = query-weighted mean of the four."""
     res, _ = quick
-    d, study = res["extra"]["data"], res["extra"]["detail_study"]
+    d, study = res.data, res.study
     cfg = paper03.ASEN_CONFIGS["quick"]
-    rows = [r for r in res["rows"] if r["metric"] == paper03.DETAIL_METRIC]
+    rows = [r for r in res.rows if r["metric"] == paper03.DETAIL_METRIC]
     oracle = [f"Triplet, oracle crop x{s:g}" for s in cfg.oracle_scales]
     methods = ["Random baseline", *oracle, "Triplet", "ASEN_g", "ASEN", "ASEN_l", "ASEN_g after stage 2"]
     assert list(dict.fromkeys(r["method"] for r in rows)) == methods
@@ -226,11 +230,11 @@ def test_detail_study_rows(quick):
         overall = [r["value"] for r in rows if r["method"] == m and "attribute" not in r]
         assert set(per) == set(nq)
         assert overall[0] == pytest.approx(sum(per[a] * nq[a] for a in nq) / sum(nq.values()), abs=0.02)
-    assert len(study["histories"]["ASEN_g"]) == cfg.detail_epochs
-    assert len(study["histories"]["ASEN"]) == cfg.detail_stage2_epochs
-    assert len(study["histories"][oracle[0]]) == cfg.epochs
+    assert len(study.histories["ASEN_g"]) == cfg.detail_epochs
+    assert len(study.histories["ASEN"]) == cfg.detail_stage2_epochs
+    assert len(study.histories[oracle[0]]) == cfg.epochs
     for metric in paper03.DETAIL_SCORES:
-        got = [r for r in res["rows"] if r["metric"] == metric]
+        got = [r for r in res.rows if r["metric"] == metric]
         assert {r["method"] for r in got} == {"ASEN_g"}
         assert {r["attribute"] for r in got if "attribute" in r} <= set(paper03.SMALL_REGION_ATTRIBUTES)
 
@@ -296,7 +300,8 @@ def test_rows_methods_and_metrics(quick):
     assert (out / "asen.md").exists() and saved["mode"] == "quick" and saved["experiment"] == "asen"
     assert saved["paper_rows"] == paper03.paper_rows()
     attrs = list(ATTRIBUTES)
-    rows = res["rows"]
+    assert isinstance(res, paper03.AsenResult) and res.config == paper03.ASEN_CONFIGS["quick"]
+    rows = res.rows
     for r in rows:
         assert {"method", "metric", "value"} <= set(r) <= {"method", "metric", "value", "attribute"}
         assert 0 <= r["value"] <= 100 and r.get("attribute", attrs[0]) in attrs, r
@@ -307,20 +312,21 @@ def test_rows_methods_and_metrics(quick):
     for metric in ("pointing game", "box IoU"):
         assert {r["method"] for r in rows if r["metric"] == metric} == {"ASEN_g", "ASEN_g w/o ASA"}
     # every method: 8 attributes + overall; overall = the query-weighted mean of the attributes (§4.1)
-    nq = np.bincount(res["extra"]["data"].splits["test"].queries[:, 1], minlength=8)
+    nq = np.bincount(res.data.splits["test"].queries[:, 1], minlength=8)
     for m in ["Random baseline", *paper03.METHODS, *EXTRA]:
         sub = [r for r in maps if r["method"] == m]
         per = {r["attribute"]: r["value"] for r in sub if "attribute" in r}
         overall = [r["value"] for r in sub if "attribute" not in r]
         assert list(per) == attrs and len(overall) == 1
         assert overall[0] == pytest.approx(sum(per[a] * nq[i] for i, a in enumerate(attrs)) / nq.sum(), abs=0.02)
-    ex = res["extra"]
-    assert set(ex["histories"]) == {*paper03.SINGLE_BRANCH, "ASEN", "ASEN_full"}
-    assert len(ex["histories"]["ASEN"]) == paper03.ASEN_CONFIGS["quick"].stage2_epochs
-    assert len(ex["histories"]["ASEN_g"]) == paper03.ASEN_CONFIGS["quick"].epochs
-    assert all(np.isfinite(h["loss"]) for hist in ex["histories"].values() for h in hist)
-    assert {"L_g", "L_l", "L_a"} <= {k[len("train_"):] for k in ex["histories"]["ASEN"].keys() if k.startswith("train_")}
-    assert ex["models"]["ASEN_l"] is ex["models"]["ASEN"]
+    hist = res.histories
+    assert set(hist) == {*paper03.SINGLE_BRANCH, "ASEN", "ASEN_full"}
+    assert len(hist["ASEN"]) == paper03.ASEN_CONFIGS["quick"].stage2_epochs
+    assert len(hist["ASEN_g"]) == paper03.ASEN_CONFIGS["quick"].epochs
+    assert all(np.isfinite(h["loss"]) for h_ in hist.values() for h in h_)
+    assert {"L_g", "L_l", "L_a"} <= {k[len("train_"):] for k in hist["ASEN"][0] if k.startswith("train_")}
+    assert res.models["ASEN_l"] is res.models["ASEN"]
+    assert list(res.scores) == ["Random baseline", *paper03.METHODS, *EXTRA]
     assert any("Algorithm 1" in n for n in saved["notes"])
 
 
@@ -328,7 +334,7 @@ def test_uniform_attention_scores_chance(quick):
     """ASEN_g w/o ASA attends uniformly: its pointing game is the share of grid cells touching the region and
     its box is the whole image (IoU = the region's share of the image), computed here independently."""
     res, _ = quick
-    d = res["extra"]["data"]
+    d = res.data
     cfg = d.cfg
     boxes, has, size = d.regions("test")
     h = w = paper03.build_backbone(cfg).output_size(cfg.global_size)[0]
@@ -339,21 +345,21 @@ def test_uniform_attention_scores_chance(quick):
         rows = sum(1 for i in range(h) if i * cell < y2 and (i + 1) * cell > y1)
         chance.append(cols * rows / (h * w))
         area.append((x2 - x1) * (y2 - y1) / size ** 2)
-    scores = res["extra"]["attention"]["ASEN_g w/o ASA"]
+    scores = res.attention["ASEN_g w/o ASA"]
     assert scores["n"] == int(has.sum()) > 0
     assert scores["pointing game"]["overall"] == pytest.approx(np.mean(chance), abs=1e-6)
     assert scores["box IoU"]["overall"] == pytest.approx(np.mean(area), abs=1e-6)
-    row = [r for r in res["rows"] if r["method"] == "ASEN_g w/o ASA" and r["metric"] == "box IoU"
+    row = [r for r in res.rows if r["method"] == "ASEN_g w/o ASA" and r["metric"] == "box IoU"
            and "attribute" not in r]
     assert row[0]["value"] == round(100 * np.mean(area), 2)
-    att = res["extra"]["attention"]["ASEN_g"]["attention"]
+    att = res.attention["ASEN_g"]["attention"]
     assert att.shape == (scores["n"], h, w) and torch.allclose(att.sum(dim=(1, 2)), torch.ones(len(att)), atol=1e-5)
 
 
 def test_asen_feature_is_the_combined_branches(quick):
     """The ASEN test feature is β·cos_g + (1-β)·cos_l (docs/implementations.md §3): check on a few test items."""
     res, _ = quick
-    d, model = res["extra"]["data"], res["extra"]["models"]["ASEN"]
+    d, model = res.data, res.models["ASEN"]
     items = d.items("test")[:6]
     lo, hi = d.images["test"].batch(items[:, 0])
     a = torch.from_numpy(items[:, 1])
@@ -362,3 +368,35 @@ def test_asen_feature_is_the_combined_branches(quick):
         g = paper03.feature_fn("ASEN_g after stage 2", model)[0](lo, hi, a)
         l = paper03.feature_fn("ASEN_l", model)[0](lo, hi, a)
     assert torch.allclose(f @ f.T, 0.6 * (g @ g.T) + 0.4 * (l @ l.T), atol=1e-5)
+
+
+def test_notebook_path_own_module_and_the_cache(quick, tmp_path, monkeypatch, capsys):
+    """What notebook 03 does: build a model outside the recipe (here with a backbone of one's own), pass it to
+    train and evaluate; the same build trained again with the same key loads from the cache (and says so), with
+    the same weights, history and mAP; another initialisation trains afresh."""
+    from fashionlab.models import ASENGlobal, SmallCNN
+
+    monkeypatch.setenv("FASHIONLAB_DATA", str(tmp_path))
+    res, _ = quick
+    view = res.data.focused(paper03.SMALL_REGION_ATTRIBUTES[:2], cfg=replace(res.data.cfg, epochs=1))
+
+    def mine(seed):
+        torch.manual_seed(seed)
+        return ASENGlobal(SmallCNN(width=4), len(view.attributes), embed_dim=16, cond_dim=8)
+
+    m1 = mine(0)
+    h1 = paper03.train("ASEN_g", m1, view, seed=0, device="cpu", verbose=True)
+    first = capsys.readouterr().out
+    assert "loaded the trained" not in first and "epoch 1/1" in first and len(h1) == 1
+    s1 = paper03.evaluate("ASEN_g", m1, view)
+    assert set(s1) == {view.attributes.index(a) for a in paper03.SMALL_REGION_ATTRIBUTES[:2]} | {"overall"}
+    assert len(list((tmp_path / "checkpoints" / "asen").glob("ASEN_g-quick-seed0-*.pt"))) == 1
+
+    m2 = mine(0)
+    h2 = paper03.train("ASEN_g", m2, view, seed=0, device="cpu", verbose=True)
+    assert "loaded the trained asen ASEN_g" in capsys.readouterr().out
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+    assert list(h2) == list(h1) and paper03.evaluate("ASEN_g", m2, view) == s1
+
+    paper03.train("ASEN_g", mine(1), view, seed=0, device="cpu", verbose=True)   # other initial weights
+    assert "loaded the trained" not in capsys.readouterr().out

@@ -577,7 +577,7 @@ def detail_study(data: AsenData, seed: int = 0, progress: bool = False, device=N
     long = data.focused(attributes, cfg=replace(cfg, epochs=cfg.detail_epochs, stage2_epochs=cfg.detail_stage2_epochs))
     for m in ("Triplet", "ASEN_g"):
         run(m, long)
-    run("ASEN", long, stage1=study.models["ASEN_g"], reads=STAGE2["ASEN"][1:] + STAGE2["ASEN"][:1])
+    run("ASEN", long, stage1=study.models["ASEN_g"], reads=("ASEN", "ASEN_l", "ASEN_g after stage 2"))
     study.config = long.cfg
     study.attention = attention_scores(study.models["ASEN_g"], long, "test", device) if data.has_truth else None
     if study.attention is not None:
