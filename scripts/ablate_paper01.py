@@ -4,13 +4,14 @@
     python scripts/ablate_paper01.py ret    # SiaNet vs TriNet: seeds, and SiaNet on positive pairs only (notebook 02)
 
 Each line printed is one trained variant, as JSON: method, the Paper01Config fields changed, seed, the test
-score (recognition ``accuracy`` or retrieval ``triplet accuracy``, percent), best epoch and seconds.
+score (recognition ``accuracy`` or retrieval ``triplet accuracy``, percent), best epoch and seconds. Each variant
+is kept in the trained-model cache: a second run of the script loads it instead of training.
 """
 import json
 import sys
 import time
 
-from fashionlab.experiments import baselines, paper01
+from fashionlab.experiments import paper01
 
 PLANS = {
     # (the swapped weights alpha 0.7, beta 0.3 and SiaNet on positive pairs only run inside notebooks 01 and 02)
@@ -21,8 +22,7 @@ PLANS = {
 
 
 def main(which: str, mode: str = "default") -> None:
-    root, _ = baselines.fashionai_data(mode, None, 0, False)
-    data = paper01.Paper01Data(root, paper01.PAPER01_CONFIGS[mode], 0, False)
+    data = paper01.load_data(paper01.PAPER01_CONFIGS[mode], mode, seed=0)
     for method, changes, seed in PLANS[which]:
         t = time.time()
         r = paper01.train_variant(method, data, seed=seed, **changes)

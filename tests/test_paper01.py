@@ -65,7 +65,7 @@ def test_recognition_rows(recognition):
     saved = json.loads((out / "recognition.json").read_text())
     _check_schema(saved, "recognition")
     assert (out / "recognition.md").exists()
-    rows = res["rows"]
+    rows = res.rows
     assert list(dict.fromkeys(r["method"] for r in rows)) == ["SC", "MC", "SC-Rec+Ret", "MC-Rec+Ret"]
     metrics = ("accuracy", "accuracy (unannotated dims)", "accuracy (unannotated dims, visible)")
     assert {r["metric"] for r in rows} == set(metrics)
@@ -76,7 +76,7 @@ def test_recognition_rows(recognition):
             per = [r["value"] for r in sub if "attribute" in r]
             assert len(overall) == 1 and len(per) >= 1
             assert abs(np.mean(per) - overall[0]) < 0.02  # overall = unweighted mean of the dimensions
-    hist = res["extra"]["histories"]["MC-Rec+Ret"]
+    hist = res.histories["MC-Rec+Ret"]
     assert len(hist) == TINY.epochs and all(np.isfinite(h["loss"]) for h in hist)
 
 
@@ -85,15 +85,15 @@ def test_recognition_without_ground_truth_skips_unannotated_dims(recognition, ti
     copy = tmp_path / "real"
     shutil.copytree(root, copy, ignore=shutil.ignore_patterns("ground_truth.jsonl"))
     res = experiments.run("recognition", mode="quick", data=copy, seed=0, out=None, progress=False)
-    assert {r["metric"] for r in res["rows"]} == {"accuracy"}
-    assert any("skipped" in n and "ground_truth.jsonl" in n for n in res["notes"])
+    assert {r["metric"] for r in res.rows} == {"accuracy"}
+    assert any("skipped" in n and "ground_truth.jsonl" in n for n in res.notes)
 
 
 def test_retrieval_rows(retrieval):
     res, out = retrieval
     saved = json.loads((out / "retrieval.json").read_text())
     _check_schema(saved, "retrieval")
-    rows = res["rows"]
+    rows = res.rows
     assert list(dict.fromkeys(r["method"] for r in rows)) == list(paper01.RETRIEVAL_METHODS)
     assert {r["metric"] for r in rows} == {"triplet accuracy", "R@5", "R@10", "R@20", "mAP"}
     for m in paper01.RETRIEVAL_METHODS:
@@ -106,7 +106,7 @@ def test_retrieval_rows(retrieval):
 
 def test_fixed_test_triplets_are_deterministic(retrieval):
     res, _ = retrieval
-    d = res["extra"]["data"]
+    d = res.data
     from fashionlab.datasets import Paper01TripletPool
 
     pool = Paper01TripletPool(d.labels["test"], d.schema, seed=0, skip_rare=True).triplets()
@@ -119,9 +119,10 @@ def test_fixed_test_triplets_are_deterministic(retrieval):
 
 
 def test_att_trinet_embeds_each_image_with_its_dimensions_network():
-    _, AttNets, JointNet = paper01._models()
+    from fashionlab.models.multitask import AttNets, JointNet
+
     torch.manual_seed(0)
-    net = AttNets(TINY, [6, 9, 8, 6, 5, 5, 10, 5], reg=False).eval()
+    net = AttNets(TINY.width, [6, 9, 8, 6, 5, 5, 10, 5], TINY.dim, reg=False).eval()
     x = torch.randn(6, 3, 32, 32)
     c = torch.tensor([0, 1, 0, 2, 1, 0])
     with torch.no_grad():
@@ -132,18 +133,18 @@ def test_att_trinet_embeds_each_image_with_its_dimensions_network():
     changed = ~torch.isclose(before, after, atol=1e-6).all(1)
     assert changed.tolist() == (c == 0).tolist()
     # the MTL model's retrieval part is the modified CSN with learned masks on the recognition embedding
-    mtl = JointNet(TINY, [6, 9, 8, 6, 5, 5, 10, 5], head="multi", retrieval=True)
+    mtl = JointNet(TINY.width, [6, 9, 8, 6, 5, 5, 10, 5], TINY.dim, head="multi", retrieval=True)
     assert mtl.csn.embedding_net is mtl.rec.embedding
     assert mtl.csn.variant == "modified" and mtl.csn.mask_type == "learned"
 
 
 def test_train_variant_and_gradient_norms(recognition):
     res, _ = recognition
-    d = res["extra"]["data"]
+    d = res.data
     v = paper01.train_variant("MC-Rec+Ret", d, seed=0, epochs=1, alpha=0.7, beta=0.3)
     assert v["changes"] == {"epochs": 1, "alpha": 0.7, "beta": 0.3} and len(v["history"]) == 1
     assert 0 <= v["accuracy"] <= 100
-    model = res["extra"]["models"]["MC-Rec+Ret"]
+    model = res.models["MC-Rec+Ret"]
     before = [p.detach().clone() for p in model.parameters()]
     g = paper01.joint_gradient_norms(model, d, num_batches=2)
     g2 = paper01.joint_gradient_norms(model, d, alpha=0.6, beta=1.4, num_batches=2)
@@ -162,22 +163,65 @@ def test_sianet_pair_modes(recognition):
     import dataclasses
 
     res, _ = recognition
-    d = res["extra"]["data"]
-    model = paper01.build_model("SiaNet", d.cfg, d.schema.num_values)
+    d = res.data
+    pos = paper01.build_model("SiaNet", dataclasses.replace(d.cfg, sianet_pairs="positive"), d).eval()
+    both = paper01.build_model("SiaNet", d.cfg, d).eval()  # the same weights (same seed)
     t = d.train_batches(0)[0][:6]
-    pos = paper01._step_fn("SiaNet", dataclasses.replace(d.cfg, sianet_pairs="positive"), d, torch.device("cpu"))
-    both = paper01._step_fn("SiaNet", d.cfg, d, torch.device("cpu"))
-    model.eval()
     with torch.no_grad():
         t_other_neg = t.copy()
         t_other_neg[:, 2] = t[::-1, 2]
         losses = []
-        for fn, tt in ((pos, t), (both, t), (pos, t_other_neg)):
+        for model, tt in ((pos, t), (both, t), (pos, t_other_neg)):
             torch.manual_seed(0)  # the same random flips each time
-            losses.append(fn(model, tt)[0])
+            losses.append(model.loss(*d.triplet_inputs(tt))[0])
         lp, lb, lp2 = losses
     assert float(lp) == pytest.approx(float(lp2), abs=1e-6)  # negatives do not matter
     assert float(lp) != pytest.approx(float(lb))
-    bad = paper01._step_fn("SiaNet", dataclasses.replace(d.cfg, sianet_pairs="negative"), d, torch.device("cpu"))
+    bad = paper01.build_model("SiaNet", dataclasses.replace(d.cfg, sianet_pairs="negative"), d)
     with pytest.raises(ValueError, match="sianet_pairs"):
-        bad(model, t)
+        bad.loss(*d.triplet_inputs(t))
+
+
+def test_notebook_path_own_model_trained_then_loaded_from_the_cache(recognition, capsys):
+    """What notebooks 01-02 do: build a model outside the recipe, train and evaluate it through the public steps;
+    a second train of a fresh model under the same key loads the first one's weights instead of training, says
+    so, and returns the same history and test scores; the recipe's own MC-Rec+Ret (same key) is that model."""
+    res, _ = recognition
+    d, cfg = res.data, res.data.cfg
+    model = paper01.build_model("MC-Rec+Ret", cfg, d, seed=0)
+    assert type(model).__name__ == "JointNet" and hasattr(model, "loss")
+    capsys.readouterr()
+    hist = paper01.train("MC-Rec+Ret", model, d, cfg, seed=0, device=torch.device("cpu"))
+    out = capsys.readouterr().out
+    assert "loaded the trained recognition MC-Rec+Ret" in out  # the recipe trained it under the same key
+    scores = paper01.evaluate("MC-Rec+Ret", model, d)
+    ref = res.scores["MC-Rec+Ret"]
+    assert scores["accuracy"] == ref["accuracy"] and hist.to_dict() == res.histories["MC-Rec+Ret"].to_dict()
+    for a, b in zip(model.state_dict().values(), res.models["MC-Rec+Ret"].state_dict().values()):
+        assert torch.equal(a, b)
+    # a changed config is another key: trained afresh (one epoch), then loaded on the second call
+    one = dataclasses_replace(cfg, epochs=1)
+    m1 = paper01.build_model("MC", one, d)
+    paper01.train("MC", m1, d, one)
+    assert "epoch 1/1" in capsys.readouterr().out
+    m2 = paper01.build_model("MC", one, d, seed=5)  # other initial weights: the cache replaces them
+    paper01.train("MC", m2, d, one)
+    assert "loaded the trained recognition MC" in capsys.readouterr().out
+    for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_recipe_takes_a_students_module(recognition, tiny_synth):
+    """``models={method: module}`` replaces the recipe's model of that method (the rest unchanged)."""
+    res, _ = recognition
+    d = res.data
+    mine = paper01.build_model("MC", d.cfg, d, seed=3)
+    out = experiments.run("recognition", mode="quick", seed=0, out=None, progress=False, models={"MC": mine})
+    assert out.models["MC"] is mine
+    assert out.table("accuracy").loc["SC"].equals(res.table("accuracy").loc["SC"])
+
+
+def dataclasses_replace(cfg, **changes):
+    import dataclasses
+
+    return dataclasses.replace(cfg, **changes)
