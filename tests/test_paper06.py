@@ -34,7 +34,7 @@ def test_registered_with_a_config_per_mode():
 
 def test_rows_cover_the_issue_metrics(quick):
     res, out = quick
-    got = {(r["dataset"], r["method"], r["metric"]) for r in res["rows"] if "attribute" not in r}
+    got = {(r["dataset"], r["method"], r["metric"]) for r in res.rows if "attribute" not in r}
     for metric in ("mAP", "AR@100"):
         assert ("outfit scenes (test)", paper06.DETECTOR, metric) in got
     for method in paper06.METHODS:
@@ -43,8 +43,8 @@ def test_rows_cover_the_issue_metrics(quick):
             assert ("GT crops", method, metric) in got, (method, metric)
     assert ("detected crops", paper06.DETECTOR, "retention") in got
     assert any(r["dataset"].startswith("Table 5") and r["method"] == "one model per object type"
-               for r in res["rows"])
-    for r in res["rows"]:
+               for r in res.rows)
+    for r in res.rows:
         assert np.isfinite(r["value"]) and -1e-9 <= r["value"] <= 100 + 1e-9, r
     assert (out / "hls.json").exists() and (out / "hls.md").exists()
 
@@ -52,13 +52,12 @@ def test_rows_cover_the_issue_metrics(quick):
 def test_rows_agree_with_a_recount(quick):
     """The GT-crop top-1 and violation rows are recomputed here from the returned logits by plain loops."""
     res, _ = quick
-    x = res["extra"]
-    d, cfg = x["data"], x["config"]
-    crops = x["gt_crops"]
+    d, cfg = res.data, res.config
+    crops = res.gt_crops
     for method in paper06.METHODS:
-        out = x["outputs"][("GT crops", method)]
+        out = res.outputs[("GT crops", method)]
         cat = out["category"].argmax(1)
-        row = {r["metric"]: r["value"] for r in res["rows"] if r["dataset"] == "GT crops" and r["method"] == method
+        row = {r["metric"]: r["value"] for r in res.rows if r["dataset"] == "GT crops" and r["method"] == method
                and "attribute" not in r}
         assert row["top-1 category"] == pytest.approx(100 * np.mean(cat == crops["category"]))
         for key, chosen in (("hierarchy violations",
@@ -79,21 +78,19 @@ def test_rows_agree_with_a_recount(quick):
 def test_hls_uses_predicted_labels(quick):
     """STL w/ HLS at test time: the attribute network is conditioned on the category network's prediction."""
     res, _ = quick
-    x = res["extra"]
-    crops = x["gt_crops"]
-    models = x["models"]["hls"]
+    crops = res.gt_crops
+    models = res.models["STL w/ HLS"]
     cat = paper06.predict(models["category"], crops["images"], object_type=crops["object_type"])
     att = paper06.predict(models["attributes"], crops["images"], category=cat.argmax(1), kind="attributes")
-    np.testing.assert_allclose(att, x["outputs"][("GT crops", "STL w/ HLS")]["attributes"], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(att, res.outputs[("GT crops", "STL w/ HLS")]["attributes"], rtol=1e-5, atol=1e-5)
 
 
 def test_pipeline_crops_match_garments(quick):
     res, _ = quick
-    x = res["extra"]
-    det = x["det_crops"]
+    det = res.det_crops
     assert 0.0 <= det["retention"] <= 1.0
     assert len(det["category"]) == round(det["retention"] * det["garments"])
-    d = x["data"]
+    d = res.data
     for k in range(len(det["category"])):
         i = det["scene"][k]
         gt = d.scenes["test"]
@@ -103,7 +100,7 @@ def test_pipeline_crops_match_garments(quick):
 
 def test_imbalance_stats_are_consistent(quick):
     res, _ = quick
-    imb = res["extra"]["imbalance"]
+    imb = res.imbalance
     assert imb["object types, down-sampled"]["MeanIR"] == pytest.approx(1.0)
     assert imb["object types, down-sampled"]["SCUMBLE"] == pytest.approx(0.0)
     assert imb["categories"]["MeanIR"] >= 1.0
@@ -122,7 +119,7 @@ def test_data_argument_reads_a_folder_in_the_outfit_layout(quick, tmp_path):
     """``--data``: the same loader on an explicit folder gives the same crops and scenes; a folder without the
     COCO JSON names the file it wanted."""
     res, _ = quick
-    d = res["extra"]["data"]
+    d = res.data
     again = paper06.load_data(TINY, d.root, seed=0)
     assert again.category_names == d.category_names and again.attribute_names == d.attribute_names
     for s in paper06.SPLITS:
@@ -134,5 +131,36 @@ def test_data_argument_reads_a_folder_in_the_outfit_layout(quick, tmp_path):
 
 def test_unmatched_detections_are_counted_per_type(quick):
     res, _ = quick
-    det = res["extra"]["det_crops"]
+    det = res.det_crops
     assert int(det["unmatched_by_type"].sum()) == det["unmatched_detections"]
+
+
+def test_typed_result(quick):
+    res, _ = quick
+    assert isinstance(res, paper06.HLSResult) and not hasattr(res, "extra")
+    assert set(res.models) == set(paper06.METHODS)
+    assert set(res.histories) == {"detector", *paper06.METHODS}
+    assert set(res.histories["STL w/ HLS"]) == {"category", "attributes"}
+
+
+def test_notebook_path_reuses_the_trained_model(quick, monkeypatch, capsys):
+    """A model built outside the recipe goes through train and evaluate; training it a second time with the same
+    cache key loads it (and says so), and gives the same evaluation as the recipe's own run."""
+    import torch
+
+    res, _ = quick
+    monkeypatch.setenv("FASHIONLAB_DATA", str(res.data.root.parents[1]))
+    monkeypatch.setitem(paper06.HLS_CONFIGS, "quick", TINY)
+    d = paper06.load_data(TINY, seed=0)
+    mine = paper06.build_model("STL w/ HLS", TINY, d, seed=0)
+    capsys.readouterr()
+    hist = paper06.train("STL w/ HLS", mine, d, TINY, seed=0, device=torch.device("cpu"))
+    out = capsys.readouterr().out
+    assert out.count("loaded the trained hls STL w/ HLS") == 2, out
+    assert set(hist) == {"category", "attributes"}
+    ev = paper06.evaluate("STL w/ HLS", mine, d, TINY, {"GT crops": res.gt_crops})
+    assert ev["GT crops"]["scores"] == res.scores[("GT crops", "STL w/ HLS")]
+    for a, b in zip(mine.parameters(), res.models["STL w/ HLS"].parameters()):
+        torch.testing.assert_close(a, b.cpu())
+    key = paper06.cache_key("STL w/ HLS", TINY, d, 0, stage="category")
+    assert key["mode"] == "quick" and key["config"] == TINY

@@ -181,7 +181,7 @@ SPLITS = ("train", "validation", "test")
 _DF_SPLIT = {"train": "train", "validation": "val", "test": "test"}
 
 
-def load_data(cfg: HLSConfig, data: Path | None, seed: int, progress: bool = False) -> HLSData:
+def load_data(cfg: HLSConfig, data: Path | None = None, seed: int = 0, progress: bool = False) -> HLSData:
     """The outfit dataset: ``data`` (a folder in the outfit preset's layout: ``annotations/instances_{split}.json``,
     ``{split}/image/``, ``crops/`` in DeepFashion's list-file layout) or FashionSynth's outfit preset
     (``cfg.num_scenes`` scenes at ``cfg.scene_size`` px, crops at ``cfg.crop_size`` px)."""
