@@ -35,7 +35,8 @@ Five categories on three body types (``BODY_TYPE``): ``top`` and ``coat`` (upper
   dependencies between attributes; colour, pattern and mannequin tone are drawn from their own random stream
   and are independent of every attribute.
 
-What the values look like (body units, see below; ``LENGTHS`` and the ``_*_shapes`` tables hold the numbers):
+What the values look like (body units, see below; :mod:`fashionlab.synth.geometry`'s ``LENGTHS`` and
+``NECK_SHAPES`` hold the numbers):
 
 * sleeve_length: Sleeveless (narrow shoulders cut in, bare arm), Cup (a small cap over the shoulder), then
   sleeves ending along the arm at 30% (Short), 48% (Elbow), 66% (3/4), 84% (Wrist: a strip of wrist shows),
@@ -58,7 +59,8 @@ What the values look like (body units, see below; ``LENGTHS`` and the ``_*_shape
 
 Geometry is built in *body units* (the mannequin's shoulder half-width is about 1; origin at the base of the
 neck, y down; the head top is at y = -1.25, the waist at 2.0, the knee at 4.5, the feet at 6.5) and mapped to
-pixels by one similarity transform (random scale, rotation and position, see :class:`RenderConfig`).
+pixels by one similarity transform (random scale, rotation and position, see :class:`RenderConfig`). The shapes
+(mannequin, outlines, neck details, whole garments) are in :mod:`fashionlab.synth.geometry`.
 
 Rendering
 ---------
@@ -98,6 +100,8 @@ from PIL import Image, ImageDraw
 
 from ..taxonomy import FASHIONAI
 from . import patterns as P
+from .geometry import (ATTRIBUTE_INDEX, DEFAULT_FASTENING, DETAIL_ATTRIBUTES, LENGTHS, MANNEQUIN, bbox, edge_mask,
+                       garment_geometry)
 
 __all__ = [
     "ATTRIBUTES", "NUM_VALUES", "CATEGORIES", "BODY_TYPE", "CATEGORY_ATTRIBUTES", "NECK_FAMILIES",
@@ -108,9 +112,8 @@ __all__ = [
 
 ATTRIBUTES: tuple[str, ...] = FASHIONAI.attributes
 NUM_VALUES: dict[str, int] = dict(zip(FASHIONAI.attributes, FASHIONAI.num_values))
-_AI = {a: i for i, a in enumerate(ATTRIBUTES)}
+_AI = ATTRIBUTE_INDEX
 LENGTH_ATTRIBUTES = ("skirt_length", "sleeve_length", "coat_length", "pant_length")
-DETAIL_ATTRIBUTES = ("collar_design", "lapel_design", "neckline_design", "neck_design")
 
 CATEGORIES: tuple[str, ...] = ("top", "coat", "dress", "skirt", "pants")
 BODY_TYPE = {"top": "upper", "coat": "upper", "dress": "full", "skirt": "lower", "pants": "lower"}
@@ -131,15 +134,6 @@ CATEGORY_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     c: tuple(a for a in ATTRIBUTES if a in _CAT_LENGTHS[c] or a in NECK_FAMILIES.get(c, {})) for c in CATEGORIES
 }
 
-# Drawn lengths per value index (None: no length). Sleeves: position along the arm from the shoulder (0) to the
-# wrist (1); the hand ends at 1.16. Others: y of the hem in body units.
-LENGTHS = {
-    "sleeve_length": (None, None, 0.10, 0.30, 0.48, 0.66, 0.84, 1.00, 1.17),
-    "coat_length": (None, 1.60, 2.55, 3.15, 3.75, 4.45, 5.25, 6.20),
-    "skirt_length": (None, 3.35, 4.35, 5.20, 6.00, 6.55),
-    "pant_length": (None, 3.75, 4.45, 5.10, 5.65, 6.30),
-}
-
 #: Centre-front fastenings the renderer draws (``GarmentSpec.fastening``): "none" (a pullover), "buttons"
 #: (FashionSynth v1's coat fastening), "zip", "double" (double-breasted). Not a FashionAI attribute.
 FASTENINGS: tuple[str, ...] = ("none", "buttons", "zip", "double")
@@ -147,9 +141,6 @@ FASTENINGS: tuple[str, ...] = ("none", "buttons", "zip", "double")
 CATEGORY_FASTENINGS: dict[str, tuple[str, ...]] = {
     "top": ("none", "buttons", "zip"), "coat": ("buttons", "zip", "double"), "dress": ("none", "buttons", "zip"),
 }
-#: The fastening drawn when ``GarmentSpec.fastening`` is None (FashionSynth v1: only coats are buttoned).
-DEFAULT_FASTENING: dict[str, str] = {"top": "none", "coat": "buttons", "dress": "none"}
-
 #: Visible values a category allows where it does not allow them all: a "top" reaches the knee at most
 #: (longer upper-body garments are coats; an ankle-length top would look like a dress).
 CATEGORY_VALUES: dict[tuple[str, str], tuple[int, ...]] = {("top", "coat_length"): (1, 2, 3, 4, 5)}
@@ -573,394 +564,6 @@ def set_value(spec: GarmentSpec, attribute: str | int, value: int) -> GarmentSpe
     return replace(spec, values=tuple(vals))
 
 
-# ------------------------------------------------------------------------------------------ geometry
-
-def _mirror(pts):
-    return [(-x, y) for x, y in pts]
-
-
-def _full(right):
-    """Full symmetric polygon from its right half, listed from the top centre down to the bottom centre."""
-    return list(right) + [(-x, y) for x, y in reversed(right[1:-1])]
-
-
-def _ellipse(cx, cy, rx, ry, a0=0.0, a1=360.0, n=16):
-    ts = np.radians(np.linspace(a0, a1, n, endpoint=(a1 - a0) < 360))
-    return list(zip((cx + rx * np.cos(ts)).tolist(), (cy + ry * np.sin(ts)).tolist()))
-
-
-def _scale(pts, k):
-    return [(x * k, y * k) for x, y in pts]
-
-
-def _clip_half(pts, axis, val, keep_ge):
-    out = []
-    n = len(pts)
-    for i in range(n):
-        p, q = pts[i], pts[(i + 1) % n]
-        pin = (p[axis] >= val) if keep_ge else (p[axis] <= val)
-        qin = (q[axis] >= val) if keep_ge else (q[axis] <= val)
-        if pin:
-            out.append(p)
-        if pin != qin:
-            t = (val - p[axis]) / (q[axis] - p[axis])
-            out.append((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])))
-    return out
-
-
-def _clip_box(pts, x0, y0, x1, y1):
-    for axis, val, ge in ((0, x0, True), (0, x1, False), (1, y0, True), (1, y1, False)):
-        if not pts:
-            return []
-        pts = _clip_half(pts, axis, val, ge)
-    return pts
-
-
-def _bbox(point_lists):
-    xs = [x for pts in point_lists for x, _ in pts]
-    ys = [y for pts in point_lists for _, y in pts]
-    if not xs:
-        return None
-    return min(xs), min(ys), max(xs), max(ys)
-
-
-def _drawn_length(attr: str, v: int, j: float, L: float) -> float:
-    tab = LENGTHS[attr]
-    base = tab[v]
-    lo = tab[v - 1] if v - 1 >= 0 and tab[v - 1] is not None else None
-    hi = tab[v + 1] if v + 1 < len(tab) else None
-    down = (base - lo) / 2 if lo is not None else (hi - base) / 2
-    up = (hi - base) / 2 if hi is not None else (base - lo) / 2
-    return base + j * L * (up if j > 0 else down)
-
-
-# mannequin (body units); codes in the mannequin layer: 1 skin, 2 hair, 3 shoes
-_A0 = np.array([1.02, 0.30])
-_AW = np.array([1.75, 2.95])
-_AD = _AW - _A0
-_AU = _AD / np.linalg.norm(_AD)
-_AN = np.array([_AU[1], -_AU[0]])  # outward normal of the right arm
-
-
-def _arm_point(t, off):
-    c = _A0 + t * _AD + _AN * off
-    return float(c[0]), float(c[1])
-
-
-def _arm_hw(t):
-    return 0.19 - 0.08 * min(max(t, 0.0), 1.0)
-
-
-def _build_mannequin():
-    body_r = [(0.0, 0.04), (0.19, 0.05), (0.98, 0.22), (1.05, 0.42), (0.87, 0.95), (0.72, 2.0), (0.93, 2.85),
-              (0.87, 3.4), (0.66, 4.5), (0.49, 6.2), (0.20, 6.2), (0.14, 4.5), (0.03, 3.3), (0.0, 3.3)]
-    body = _full(body_r)
-    neck = [(-0.15, -0.45), (0.15, -0.45), (0.19, 0.12), (-0.19, 0.12)]
-    head = _ellipse(0.0, -0.80, 0.33, 0.43, n=18)
-    hair = _ellipse(0.0, -0.86, 0.36, 0.40, 180, 360, n=10) + [(0.35, -0.72), (0.0, -0.98), (-0.35, -0.72)]
-    ts = (0.0, 0.25, 0.5, 0.75, 1.0)
-    outer = [_arm_point(t, _arm_hw(t)) for t in ts]
-    inner = [_arm_point(t, -_arm_hw(t)) for t in ts]
-    hand = [_arm_point(1.06, 0.125), _arm_point(1.16, 0.05), _arm_point(1.17, 0.0), _arm_point(1.16, -0.07),
-            _arm_point(1.06, -0.12)]
-    cap = [_arm_point(-0.04, 0.1), _arm_point(-0.06, 0.0)]
-    arm_r = cap + outer + hand + inner[::-1]
-    shoe_r = [(0.16, 6.15), (0.52, 6.15), (0.58, 6.44), (0.54, 6.52), (0.12, 6.52)]
-    return [(body, 1), (neck, 1), (head, 1), (hair, 2), (arm_r, 1), (_mirror(arm_r), 1), (shoe_r, 3),
-            (_mirror(shoe_r), 3)]
-
-
-_MANNEQUIN = _build_mannequin()
-
-
-def _side(knots, slope, hem, step=0.2):
-    """Right-side outline points from the first knot down to the hem (linear between knots, then a slope).
-
-    Vertices sit on the knots and on a fixed grid of heights (multiples of ``step``), so every vertex above
-    the hem is the same whatever the hem: a longer hem changes the outline only near the hem (PIL rasterises
-    an edge from its end points, so moving an end point could shift pixels all along a long edge).
-    """
-    def x_at(y):
-        for (x0, y0), (x1, y1) in zip(knots, knots[1:]):
-            if y <= y1:
-                return x0 + (y - y0) / (y1 - y0) * (x1 - x0)
-        x1, y1 = knots[-1]
-        return x1 + slope * (y - y1)
-
-    y_first = knots[0][1]
-    ys = {k[1] for k in knots[1:] if k[1] < hem}
-    ys.update(i * step for i in range(int(math.floor(y_first / step)) + 1, int(math.ceil(hem / step)))
-              if i * step < hem)
-    return [knots[0]] + [(x_at(y), y) for y in sorted(ys)] + [(x_at(hem), hem)]
-
-
-def _circle(cx, cy, r, n=8):
-    return _ellipse(cx, cy, r, r, n=n)
-
-
-# neck-detail shapes (body units, before detail_scale). Each value: dict(cuts=[poly], polys=[(poly, fill,
-# outline)], lines=[polyline]); fill/outline codes of the detail layer: 1 detail tone, 2 dark, 3 inner colour
-def _neckline_shapes():
-    top = -1.0
-    s = {
-        1: [(-2.6, top), (2.6, top), (2.6, 0.72), (-2.6, 0.72)],
-        2: [(-0.30, top), (0.30, top), (0.32, 0.02), (0.0, 1.35), (-0.32, 0.02)],
-        3: [(-0.76, top), (0.76, top), (0.76, 0.20), (-0.76, 0.20)],
-        4: [(-0.30, top), (0.30, top), (0.33, 0.02), (0.0, 0.72), (-0.33, 0.02)],
-        5: [(-0.42, top), (0.42, top), (0.42, 0.62), (-0.42, 0.62)],
-        6: [(-2.6, top), (2.6, top), (2.6, 0.48), (-2.6, 0.48)],
-        7: [(-0.37, top), (0.37, top)] + _ellipse(0.0, 0.0, 0.37, 0.44, 0, 180, n=13),
-        8: [(-0.62, top), (0.62, top), (0.62, 0.55), (0.50, 0.45), (0.36, 0.42), (0.22, 0.46), (0.10, 0.56),
-            (0.0, 0.72), (-0.10, 0.56), (-0.22, 0.46), (-0.36, 0.42), (-0.50, 0.45), (-0.62, 0.55)],
-        9: [(-0.30, top), (2.6, top), (2.6, 0.98), (0.92, 0.98), (-0.30, 0.06)],
-    }
-    return {v: dict(cuts=[p], polys=[], lines=[]) for v, p in s.items()}
-
-
-def _collar_shapes():
-    flap = [(0.02, 0.10), (0.30, -0.06), (0.44, 0.14), (0.22, 0.46)]
-    stand = [(-0.22, -0.16), (0.22, -0.16), (0.30, 0.03), (-0.30, 0.03)]
-    pp = _ellipse(0.20, 0.14, 0.21, 0.18, n=14)
-    pur = _full([(0.0, 0.04), (0.30, -0.04), (0.64, 0.06), (0.78, 0.26), (0.72, 0.52), (0.48, 0.66),
-                 (0.18, 0.66), (0.0, 0.58)])
-    outer = _ellipse(0.0, -0.05, 0.39, 0.32, 0, 180, n=13)
-    inner = _ellipse(0.0, -0.05, 0.25, 0.15, 180, 0, n=13)
-    ribs = []
-    for ang in np.radians(np.arange(18, 180, 18)):
-        ca, sa = math.cos(ang), math.sin(ang)
-        ribs.append([(0.25 * ca, -0.05 + 0.15 * sa), (0.39 * ca, -0.05 + 0.32 * sa)])
-    return {
-        1: dict(cuts=[], polys=[(stand, 1, 2), (flap, 1, 2), (_mirror(flap), 1, 2)], lines=[]),
-        2: dict(cuts=[], polys=[(pp, 1, 2), (_mirror(pp), 1, 2)], lines=[]),
-        3: dict(cuts=[], polys=[(pur, 1, 2)], lines=[[(0.0, 0.04), (0.0, 0.58)]]),
-        4: dict(cuts=[], polys=[(outer + inner, 1, 2)], lines=ribs),
-    }
-
-
-def _lapel_shapes():
-    def vee(bottom, top=-0.06):
-        return [(-0.22, top), (0.22, top), (0.0, bottom)]
-
-    notched = [(0.14, -0.02), (0.22, -0.12), (0.38, -0.06), (0.50, 0.20), (0.38, 0.27), (0.60, 0.40), (0.03, 1.15)]
-    shawl = [(0.14, -0.02), (0.22, -0.12), (0.36, -0.08), (0.48, 0.12), (0.52, 0.42), (0.42, 0.75), (0.22, 1.0),
-             (0.03, 1.20)]
-    plus = [(0.14, -0.02), (0.24, -0.14), (0.50, -0.08), (0.78, 0.16), (0.88, 0.50), (0.78, 0.88), (0.50, 1.18),
-            (0.03, 1.38)]
-    opening = [(-0.30, -0.06), (0.30, -0.06)] + _ellipse(0.0, -0.06, 0.30, 0.48, 0, 180, n=13)
-    band = _ellipse(0.0, -0.06, 0.38, 0.56, 0, 180, n=13) + _ellipse(0.0, -0.06, 0.30, 0.48, 180, 0, n=13)
-    return {
-        1: dict(cuts=[], polys=[(vee(1.15), 3, None), (notched, 1, 2), (_mirror(notched), 1, 2)], lines=[]),
-        2: dict(cuts=[], polys=[(opening, 3, None), (band, 1, 2)], lines=[[(0.0, 0.42), (0.0, 0.92)]]),
-        3: dict(cuts=[], polys=[(vee(1.20), 3, None), (shawl, 1, 2), (_mirror(shawl), 1, 2)], lines=[]),
-        4: dict(cuts=[], polys=[(vee(1.38, -0.08), 3, None), (plus, 1, 2), (_mirror(plus), 1, 2)], lines=[]),
-    }
-
-
-def _neck_shapes():
-    turtle = [(-0.27, -0.46), (0.27, -0.46), (0.30, 0.06), (-0.30, 0.06)]
-    ruffle = [(-0.30, 0.06), (-0.27, -0.14), (-0.42, -0.30), (-0.29, -0.25), (-0.21, -0.37), (-0.11, -0.27),
-              (0.0, -0.39), (0.11, -0.27), (0.21, -0.37), (0.29, -0.25), (0.42, -0.30), (0.27, -0.14), (0.30, 0.06)]
-    low = [(-0.26, -0.18), (0.26, -0.18), (0.30, 0.06), (-0.30, 0.06)]
-    cowl = _full([(0.0, -0.04), (0.30, -0.06), (0.45, 0.04), (0.43, 0.28), (0.28, 0.50), (0.0, 0.60)])
-    folds = [[(-0.34, 0.10), (-0.17, 0.24), (0.0, 0.28), (0.17, 0.24), (0.34, 0.10)],
-             [(-0.38, 0.24), (-0.20, 0.41), (0.0, 0.46), (0.20, 0.41), (0.38, 0.24)]]
-    return {
-        1: dict(cuts=[], polys=[(turtle, 1, 2)], lines=[[(-0.28, -0.18), (0.28, -0.18)]]),
-        2: dict(cuts=[], polys=[(ruffle, 1, 2)], lines=[[(-0.27, -0.14), (0.27, -0.14)]]),
-        3: dict(cuts=[], polys=[(low, 1, 2)], lines=[]),
-        4: dict(cuts=[], polys=[(cowl, 1, 2)], lines=folds),
-    }
-
-
-_SHAPES = {
-    "neckline_design": _neckline_shapes(),
-    "collar_design": _collar_shapes(),
-    "lapel_design": _lapel_shapes(),
-    "neck_design": _neck_shapes(),
-}
-
-
-class _Geo:
-    """Garment geometry in body units: what to draw in each layer, and the region/part point sets."""
-
-    __slots__ = ("g_polys", "g_lines", "cuts", "d_polys", "d_lines", "regions", "parts")
-
-    def __init__(self):
-        self.g_polys = []  # (poly, code) garment layer: 1 fabric, 2 dark trim
-        self.g_lines = []  # (polyline, code)
-        self.cuts = []  # polys cleared from the garment layer (necklines)
-        self.d_polys = []  # (poly, fill, outline) detail layer
-        self.d_lines = []  # (polyline, code)
-        self.regions = {}  # attribute -> list of point lists
-        self.parts = {}  # part -> list of point lists
-
-
-def _hem_band(poly, hem):
-    return _clip_box(poly, -1e3, hem - 0.4, 1e3, hem + 0.12)
-
-
-def _geometry(category, values, jitter, width, flare, k=1.0, L=0.5, fastening=None) -> _Geo:
-    geo = _Geo()
-    v = values
-    w = width
-    if category in ("top", "coat", "dress"):
-        _upper(geo, category, v, jitter, w, flare, k, L, fastening)
-    elif category == "skirt":
-        hem = _drawn_length("skirt_length", v[_AI["skirt_length"]], jitter[_AI["skirt_length"]], L)
-        knots = [(0.76 * w, 1.95), (0.99 * w, 2.85)]
-        side = _side(knots, 0.06 + 0.14 * flare, hem)
-        hw = side[-1][0]
-        poly = _full([(0.0, 1.95)] + side + [(hw * 0.5, hem + 0.03), (0.0, hem + 0.04)])
-        geo.g_polys.append((poly, 1))
-        geo.g_lines.append(([(-0.77 * w, 2.08), (0.77 * w, 2.08)], 2))
-        geo.regions["skirt_length"] = [_hem_band(poly, hem)]
-        geo.parts["skirt"] = [poly]
-    else:  # pants
-        hem = _drawn_length("pant_length", v[_AI["pant_length"]], jitter[_AI["pant_length"]], L)
-        wide = 0.20 * flare
-        outer = _side([(0.76 * w, 1.95), (0.99 * w, 2.85), (0.95, 3.4), (0.75 + wide * 0.4, 4.5),
-                       (0.58 + wide, 6.2)], -0.05, hem)
-        inner = _side([(0.02, 3.32), (0.09, 4.5), (0.14, 6.2)], 0.02, hem)
-        right = outer + inner[::-1]
-        poly = right + [(0.0, 3.30)] + _mirror(right)[::-1]
-        geo.g_polys.append((poly, 1))
-        geo.g_lines.append(([(-0.77 * w, 2.08), (0.77 * w, 2.08)], 2))
-        geo.g_lines.append(([(0.0, 2.08), (0.0, 2.9)], 2))
-        leg = [p for p in outer if p[1] >= 3.3] + inner[::-1]
-        band = _hem_band(poly, hem)
-        geo.regions["pant_length"] = [band]
-        geo.parts["right_leg"] = [leg]
-        geo.parts["left_leg"] = [_mirror(leg)]
-    return geo
-
-
-#: x extent (body units) of the centre-front zone that holds every fastening style.
-_FASTENING_ZONE = (-0.22, 0.34)
-
-
-def _fastening(geo, style, y0, hem, lapels):
-    """Draw a centre-front fastening from ``y0`` down to the hem (dark trim in the garment layer).
-
-    "buttons": the front edge at the centre line and one column of buttons beside it (FashionSynth v1's coat
-    fastening, unchanged); "zip": a double seam with a pull tab at the top; "double": double-breasted, the front
-    edge off-centre and two columns of buttons. Buttons sit every 0.5 (0.45 for "double") body units from 0.55
-    down to 0.25 above the hem, none under lapels (above 1.5). Lines use the fixed grid of vertices of
-    :func:`_side`, so a longer hem changes pixels only near the hem.
-    """
-    def column(x):
-        ys = [y0] + [i * 0.2 for i in range(int(y0 / 0.2) + 1, int(math.ceil((hem + 0.04) / 0.2)))] + [hem + 0.04]
-        return [(x, y) for y in ys]
-
-    def buttons(xs, step):
-        y = 0.55
-        while y <= hem - 0.25:
-            if not (lapels and y < 1.5):
-                for x in xs:
-                    geo.g_polys.append((_circle(x, y, 0.05), 2))
-            y += step
-
-    if style == "buttons":
-        geo.g_lines.append((column(0.0), 2))
-        buttons((0.10,), 0.5)
-        box = (-0.12, 0.16)
-    elif style == "zip":
-        geo.g_lines.append((column(-0.035), 2))
-        geo.g_lines.append((column(0.035), 2))
-        geo.g_polys.append(([(0.04, y0 + 0.04), (0.14, y0 + 0.04), (0.14, y0 + 0.24), (0.04, y0 + 0.24)], 2))
-        box = (-0.12, 0.16)
-    elif style == "double":
-        geo.g_lines.append((column(0.26), 2))
-        buttons((-0.12, 0.12), 0.45)
-        box = (-0.20, 0.30)
-    else:  # pragma: no cover - validated in GarmentSpec
-        raise ValueError(f"unknown fastening {style!r}")
-    geo.parts["fastening"] = [[(box[0], y0), (box[1], y0), (box[1], hem), (box[0], hem)]]
-
-
-def _upper(geo, category, v, jitter, w, flare, k, L, fastening=None):
-    sv = v[_AI["sleeve_length"]]
-    sleeveless = sv == 1
-    right = [(0.0, 0.10), (0.16, 0.085), (0.30, 0.02)]
-    if sleeveless:
-        right += [(0.70, 0.135), (0.64, 0.40), (0.68, 0.72), (0.79, 0.92), (0.91, 0.98)]
-    else:
-        right += [(1.0, 0.18), (0.91, 0.98)]
-    if category == "dress":
-        hem = _drawn_length("skirt_length", v[_AI["skirt_length"]], jitter[_AI["skirt_length"]], L)
-        knots = [(0.91, 0.98), (0.78 * w, 2.0), (0.99 * w, 2.85)]
-        slope = 0.06 + 0.14 * flare
-    else:
-        hem = _drawn_length("coat_length", v[_AI["coat_length"]], jitter[_AI["coat_length"]], L)
-        ease = 1.04 if category == "coat" else 1.0
-        knots = [(0.91, 0.98), (0.78 * w * ease, 2.0), (0.99 * w * ease, 2.85)]
-        slope = (0.04 + 0.08 * flare) if category == "coat" else (0.02 + 0.04 * flare)
-    side = _side(knots, slope, hem)
-    hw = side[-1][0]
-    right += side[1:] + [(hw * 0.5, hem + 0.03), (0.0, hem + 0.04)]
-    torso = _full(right)
-    geo.g_polys.append((torso, 1))
-    geo.parts["torso"] = [torso]
-
-    # sleeves (region: both sleeves and both armholes)
-    arm_zone = [(0.58, 0.06), (1.32, 0.06), (1.32, 1.04), (0.58, 1.04)]
-    sleeve_pts = [arm_zone, _mirror(arm_zone)]
-    if not sleeveless:
-        t = _drawn_length("sleeve_length", sv, jitter[_AI["sleeve_length"]], L)
-        hw_s = _arm_hw(t) + 0.07 + (0.04 if t < 0.4 else 0.0)
-        S, P_ = (1.0, 0.18), (0.91, 0.98)
-        Q = _arm_point(-0.03, _arm_hw(0.0) + 0.07)
-        O, I = _arm_point(t, hw_s), _arm_point(t, -hw_s)
-        sl = [S, Q, O, I, P_] if I[1] > P_[1] + 0.02 else [S, Q, O, I]
-        geo.g_polys.append((sl, 1))
-        geo.g_polys.append((_mirror(sl), 1))
-        if t >= 0.25:
-            geo.g_lines.append(([S, P_], 2))
-            geo.g_lines.append(([(-S[0], S[1]), (-P_[0], P_[1])], 2))
-        sleeve_pts += [sl, _mirror(sl)]
-        geo.parts["right_sleeve"] = [sl]
-        geo.parts["left_sleeve"] = [_mirror(sl)]
-    geo.regions["sleeve_length"] = sleeve_pts
-
-    if category == "dress":
-        geo.g_lines.append(([(-0.78 * w, 2.0), (0.78 * w, 2.0)], 2))
-        geo.regions["skirt_length"] = [_hem_band(torso, hem)]
-        geo.parts["skirt"] = [_clip_box(torso, -1e3, 2.0, 1e3, 1e3)]
-    else:
-        geo.regions["coat_length"] = [_hem_band(torso, hem)]
-
-    fam = next((a for a in DETAIL_ATTRIBUTES if v[_AI[a]]), None)
-    style = fastening if fastening is not None else DEFAULT_FASTENING[category]
-    lapels = fam == "lapel_design"
-    y0 = 0.9 if lapels else 0.10
-    if style != "none":
-        _fastening(geo, style, y0, hem, lapels)
-    if fastening is not None:  # the centre-front zone where any fastening lives (only for explicit styles)
-        geo.regions["fastening"] = [[(_FASTENING_ZONE[0], y0), (_FASTENING_ZONE[1], y0), (_FASTENING_ZONE[1], hem),
-                                     (_FASTENING_ZONE[0], hem)]]
-    if fam is None:
-        return
-    shape = _SHAPES[fam][v[_AI[fam]]]
-    reg = []
-    # the garment box (body units) before cuts, to clip neckline cuts for the region
-    gx0, gy0, gx1, gy1 = _bbox([p for p, _ in geo.g_polys])
-    for c in shape["cuts"]:
-        c = _scale(c, k)
-        geo.cuts.append(c)
-        cc = _clip_box(c, gx0, gy0, gx1, gy1)
-        if cc:
-            reg.append(cc)
-    for poly, fill, outline in shape["polys"]:
-        poly = _scale(poly, k)
-        geo.d_polys.append((poly, fill, outline))
-        reg.append(poly)
-    for line in shape["lines"]:
-        line = _scale(line, k)
-        geo.d_lines.append((line, 2))
-        reg.append(line)
-    geo.regions[fam] = reg
-    geo.parts["neck_detail"] = reg
-
-
 @lru_cache(maxsize=256)
 def _frame_box(category: str, k: float, L: float) -> tuple[float, float, float, float]:
     """Body-unit box holding every garment of ``category`` (all values, longest jitter, widest cut)."""
@@ -983,30 +586,17 @@ def _frame_box(category: str, k: float, L: float) -> tuple[float, float, float, 
                 vals2[_AI["sleeve_length"]] = 1
                 variants.append(vals2)
     for vals in variants:
-        g = _geometry(category, vals, jit, 1.12, 1.0, k, L)
+        g = garment_geometry(category, vals, jit, 1.12, 1.0, k, L)
         pts += [p for p, _ in g.g_polys] + [p for p, _, _ in g.d_polys] + [p for p, _ in g.d_lines]
     if BODY_TYPE[category] != "lower":
         pts.append([(0.0, -1.28)])  # keep the head in the picture
-    return _bbox(pts)
+    return bbox(pts)
 
 
 # ----------------------------------------------------------------------------------------- rendering
 
-
-
-def _edge(mask: np.ndarray, width: int = 1) -> np.ndarray:
-    inner = mask
-    for _ in range(width):
-        e = inner.copy()
-        e[1:-1, 1:-1] &= inner[:-2, 1:-1] & inner[2:, 1:-1] & inner[1:-1, :-2] & inner[1:-1, 2:]
-        e[0, :] = e[-1, :] = False
-        e[:, 0] = e[:, -1] = False
-        inner = e
-    return mask & ~inner
-
-
 def _box_px(point_lists, S, pad):
-    b = _bbox(point_lists)
+    b = bbox(point_lists)
     if b is None:
         return None
     x0, y0, x1, y1 = b
@@ -1058,7 +648,7 @@ def render(spec: GarmentSpec, config: RenderConfig | None = None, rng=None, as_p
     def xf(pts):
         return [(a_ * x + b_ * y + cx, c_ * x + d_ * y + cy) for x, y in pts]
 
-    geo = _geometry(spec.category, spec.values, spec.jitter, spec.width, spec.flare, float(cfg.detail_scale),
+    geo = garment_geometry(spec.category, spec.values, spec.jitter, spec.width, spec.flare, float(cfg.detail_scale),
                     float(cfg.length_jitter), spec.fastening)
     lw = max(1, S // 150)
 
@@ -1075,7 +665,7 @@ def render(spec: GarmentSpec, config: RenderConfig | None = None, rng=None, as_p
         skin = P.SKINS[spec.skin]
         tones = {1: skin, 2: P.HAIRS[spec.hair], 3: (40, 36, 34)}
         skin_dark = P.shade(skin, "dark")
-        for pts, code in _MANNEQUIN:
+        for pts, code in MANNEQUIN:
             draw.polygon(xf(pts), fill=tones[code], outline=skin_dark if code != 3 else None, width=lw)
 
     # --- garment: a label layer (1 fabric, 2 trim; neckline cuts cleared), composited inside its box
@@ -1105,7 +695,7 @@ def render(spec: GarmentSpec, config: RenderConfig | None = None, rng=None, as_p
             ly = np.float32(-s / u) * X + np.float32(c / u) * Y
             fab = P.fabric(spec.pattern, spec.pattern_params, lx, ly, c1, P.COLOURS[spec.colour2])
             sub[m1] = fab[m1]
-        sub[(G == 2) | _edge(G > 0, lw)] = dark
+        sub[(G == 2) | edge_mask(G > 0, lw)] = dark
 
     # --- details on top: collars, lapels, high necks (detail tone), coat openings (inner colour)
     dbox = None

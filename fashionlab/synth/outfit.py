@@ -50,12 +50,12 @@ come in pairs"). :func:`generate_outfits` measures it (counts, IR, MeanIR and SC
 
 Scenes (:func:`render_outfit`)
 ------------------------------
-Body units and the mannequin are those of :mod:`fashionlab.synth.garments` (neck base at the origin, y down,
+Body units and the mannequin are those of :mod:`fashionlab.synth.geometry` (neck base at the origin, y down,
 head top -1.25, waist 2.0, knee 4.5, ankle 6.2; the ground is at :data:`GROUND` = 6.68). Upper garments, coats and
-dresses come from the garments module's geometry (its ``_geometry``: sleeves, hems, neck details, fastenings);
-lower garments, jumpsuits, the style details and all footwear are drawn here. Everything goes through one
-similarity transform: the figure (head to ground) fills :attr:`OutfitConfig.height` of the image height, at a
-random position and a small rotation. Drawing order: lower garment (or the full-body garment), the upper garment
+dresses come from the garment geometry (:func:`~fashionlab.synth.geometry.garment_geometry`: sleeves, hems, neck
+details, fastenings); lower garments, jumpsuits, the style details and all footwear are drawn here. Everything
+goes through one similarity transform: the figure (head to ground) fills :attr:`OutfitConfig.height` of the
+image height, at a random position and a small rotation. Drawing order: lower garment (or the full-body garment), the upper garment
 over it, the coat over the top, then the two shoes (the left shoe points left, the right shoe right, side
 profile, about 1.3 body units long: 14-20 px at 128 px). Hems stop above the ankle, so the feet always show.
 A scene with no shoes shows bare feet (part of the mannequin, not an object).
@@ -134,7 +134,9 @@ from PIL import Image, ImageDraw
 
 from . import patterns as P
 from .fashionai import build_once, load_ground_truth, prepare_folder, render_plan, write_lines
-from .garments import _AI, _MANNEQUIN, JsonConfig, LENGTHS, _arm_hw, _arm_point, _edge, _geometry, _mirror, _side
+from .garments import JsonConfig
+from .geometry import (ATTRIBUTE_INDEX, LENGTHS, MANNEQUIN, arm_half_width, arm_point, edge_mask,
+                       garment_geometry, mirror, side_outline)
 
 __all__ = [
     "VERSION", "OBJECT_TYPES", "CATEGORIES", "CATEGORY_TYPE", "PRINTS", "PRINT_PATTERNS", "STYLES", "ATTRIBUTES",
@@ -485,7 +487,7 @@ def _hw_at(poly, y) -> float:
 
 
 def _values_for(hem_attr, hem, sleeve=None, fam=None, fam_value=0):
-    """FashionAI value and jitter vectors that make garments._upper draw ``hem`` (body units) exactly."""
+    """FashionAI value and jitter vectors that make geometry.garment_geometry draw ``hem`` (body units) exactly."""
     vals = [0] * 8
     jit = [0.0] * 8
     tab = LENGTHS[hem_attr]
@@ -496,12 +498,12 @@ def _values_for(hem_attr, hem, sleeve=None, fam=None, fam_value=0):
     down = (tab[v] - lo) / 2 if lo is not None else (hi - tab[v]) / 2
     up = (hi - tab[v]) / 2 if hi is not None else (tab[v] - lo) / 2
     d = hem - tab[v]
-    vals[_AI[hem_attr]] = v
-    jit[_AI[hem_attr]] = float(np.clip(d / (up if d > 0 else down), -1.0, 1.0))
+    vals[ATTRIBUTE_INDEX[hem_attr]] = v
+    jit[ATTRIBUTE_INDEX[hem_attr]] = float(np.clip(d / (up if d > 0 else down), -1.0, 1.0))
     if sleeve is not None:
-        vals[_AI["sleeve_length"]] = sleeve
+        vals[ATTRIBUTE_INDEX["sleeve_length"]] = sleeve
     if fam is not None:
-        vals[_AI[fam]] = fam_value
+        vals[ATTRIBUTE_INDEX[fam]] = fam_value
     return tuple(vals), tuple(jit)
 
 
@@ -540,10 +542,10 @@ def _belt(half_width, y=1.93):
 
 
 def _cuff_lines(sleeve_t, back=0.1):
-    hw = _arm_hw(sleeve_t) + 0.07
-    a = _arm_point(sleeve_t - back, hw)
-    b = _arm_point(sleeve_t - back, -hw)
-    return [[a, b], _mirror([a, b])]
+    hw = arm_half_width(sleeve_t) + 0.07
+    a = arm_point(sleeve_t - back, hw)
+    b = arm_point(sleeve_t - back, -hw)
+    return [[a, b], mirror([a, b])]
 
 
 def _upper_ops(g: Garment):
@@ -563,7 +565,7 @@ def _upper_ops(g: Garment):
         else:
             closure, fam, fv, k = "none", "lapel_design", s.get("lapel", 1), 1.0
         vals, jit = _values_for("coat_length", s["hem"], 7, fam, fv)
-        geo = _geometry("coat", vals, jit, w, 0.5, k, 1.0, closure)
+        geo = garment_geometry("coat", vals, jit, w, 0.5, k, 1.0, closure)
         torso = geo.parts["torso"][0]
         cuts = [_rect(-0.36, 0.9, 0.36, s["hem"] + 0.3)] if closure == "none" else []
         ops = _ops_from_geo(geo, cuts)
@@ -574,9 +576,9 @@ def _upper_ops(g: Garment):
                 extra.append(("line", [(-hw, y), (hw, y)], 2))
                 y += 0.38
             for t in (0.3, 0.55, 0.8):
-                hw = _arm_hw(t) + 0.07
-                seg = [_arm_point(t, hw), _arm_point(t, -hw)]
-                extra += [("line", seg, 2), ("line", _mirror(seg), 2)]
+                hw = arm_half_width(t) + 0.07
+                seg = [arm_point(t, hw), arm_point(t, -hw)]
+                extra += [("line", seg, 2), ("line", mirror(seg), 2)]
             regions["puffer"] = [torso]
         if "double-breasted" in st:
             regions["double-breasted"] = [_rect(-0.4, 0.6, 0.45, s["hem"])]
@@ -588,7 +590,7 @@ def _upper_ops(g: Garment):
         return ops + extra, regions
     if cat == "dress":
         vals, jit = _values_for("skirt_length", s["hem"], s["sleeve"], "neckline_design", s["neck"])
-        geo = _geometry("dress", vals, jit, w, 0.1, 0.9, 1.0, None)
+        geo = garment_geometry("dress", vals, jit, w, 0.1, 0.9, 1.0, None)
         torso = geo.parts["torso"][0]
         if "a-line" in st:
             new = _flare(torso, 2.0, 0.24)
@@ -623,7 +625,7 @@ def _upper_ops(g: Garment):
     else:
         fam, fv, k = ("neck_design", 1, 0.95) if "turtleneck" in st else ("collar_design", 4, 0.85)
     vals, jit = _values_for("coat_length", s["hem"], s["sleeve"], fam, fv)
-    geo = _geometry("top", vals, jit, w, 0.2, k, 1.0, fastening)
+    geo = garment_geometry("top", vals, jit, w, 0.2, k, 1.0, fastening)
     torso = geo.parts["torso"][0]
     ops = _ops_from_geo(geo)
     t_sleeve = LENGTHS["sleeve_length"][s["sleeve"]]
@@ -657,11 +659,11 @@ def _upper_ops(g: Garment):
 
 
 def _legs(w, hem, wide, top=1.95, crotch=3.3):
-    outer = _side([(0.76 * w, top), (0.99 * w, 2.85), (0.95 + 0.1 * wide, 3.4), (0.75 + 0.45 * wide, 4.5),
-                   (0.58 + 0.55 * wide, 6.2)], -0.05 + 0.1 * wide, hem)
-    inner = _side([(0.02, crotch + 0.02), (0.09 - 0.05 * wide, 4.5), (0.14 - 0.1 * wide, 6.2)], 0.02, hem)
+    outer = side_outline([(0.76 * w, top), (0.99 * w, 2.85), (0.95 + 0.1 * wide, 3.4),
+                          (0.75 + 0.45 * wide, 4.5), (0.58 + 0.55 * wide, 6.2)], -0.05 + 0.1 * wide, hem)
+    inner = side_outline([(0.02, crotch + 0.02), (0.09 - 0.05 * wide, 4.5), (0.14 - 0.1 * wide, 6.2)], 0.02, hem)
     right = outer + inner[::-1]
-    return right + [(0.0, crotch)] + _mirror(right)[::-1], outer, inner
+    return right + [(0.0, crotch)] + mirror(right)[::-1], outer, inner
 
 
 def _lower_ops(g: Garment):
@@ -678,7 +680,7 @@ def _lower_ops(g: Garment):
             regions["a-line"] = [_rect(-3, 2.9, 3, hem + 0.2)]
         else:
             knots, slope = [(0.76 * w, 1.95), (0.99 * w, 2.75)], -0.03
-        right = _side(knots, slope, hem)
+        right = side_outline(knots, slope, hem)
         hw = right[-1][0]
         poly = [(0.0, 1.95)] + right + [(hw * 0.5, hem + 0.03), (0.0, hem + 0.04)]
         poly = poly + [(-x, y) for x, y in reversed(poly[1:-1])]
@@ -709,8 +711,8 @@ def _lower_ops(g: Garment):
         flap = _rect(x1 - 0.36, y0 - 0.02, x1 + 0.01, y0 + 0.16)
         for pts in (pk, flap):
             ops.append(("poly", pts, 3, 2))
-            ops.append(("poly", _mirror(pts), 3, 2))
-        regions["cargo pockets"] = [pk, _mirror(pk)]
+            ops.append(("poly", mirror(pts), 3, 2))
+        regions["cargo pockets"] = [pk, mirror(pk)]
     if "cutoff" in st:
         xo = outer[-1][0]
         xi = inner[-1][0]
@@ -718,7 +720,7 @@ def _lower_ops(g: Garment):
         jag = [(xo - (xo - xi) * i / n, hem + (0.09 if i % 2 else -0.02)) for i in range(n + 1)]
         band = [(xo, hem - 0.14), (xi, hem - 0.14)] + jag[::-1]
         ops.append(("poly", band, 5, None))
-        ops.append(("poly", _mirror(band), 5, None))
+        ops.append(("poly", mirror(band), 5, None))
         for i in range(1, n):
             x = xo - (xo - xi) * i / n
             ops.append(("line", [(x, hem - 0.12), (x, hem + 0.05)], 2 if i % 2 else 3))
@@ -735,7 +737,7 @@ def _jumpsuit_ops(g: Garment):
     wide = 0.9 if "wide leg" in st else 0.0
     poly, _, _ = _legs(w, s["hem"], wide, top=1.9)
     vals, jit = _values_for("coat_length", 2.2, s["sleeve"], "neckline_design", s["neck"])
-    geo = _geometry("top", vals, jit, w, 0.0, 0.85, 1.0, "zip")
+    geo = garment_geometry("top", vals, jit, w, 0.0, 0.85, 1.0, "zip")
     ops = [("poly", poly, 1, None)] + _ops_from_geo(geo)
     ops.append(("line", [(-0.78 * w, 2.0), (0.78 * w, 2.0)], 2))
     ops.append(("line", [(0.0, 2.0), (0.0, 2.9)], 2))
@@ -897,7 +899,7 @@ def _render(spec: OutfitSpec, cfg: OutfitConfig, rng: np.random.Generator, hide=
     skin = P.SKINS[spec.skin]
     skin_dark = P.shade(skin, "dark")
     tones = {1: skin, 2: P.HAIRS[spec.hair]}
-    for pts, code in _MANNEQUIN:
+    for pts, code in MANNEQUIN:
         if code == 3:
             continue  # garments' mannequin shoes: the outfit draws its own footwear
         draw.polygon(xf(pts), fill=tones[code], outline=skin_dark, width=lw)
@@ -949,7 +951,7 @@ def _render(spec: OutfitSpec, cfg: OutfitConfig, rng: np.random.Generator, hide=
         sub[L == 6] = _SOLE.get(g.category, _SOLE["default"])
         lum = 0.299 * c1[0] + 0.587 * c1[1] + 0.114 * c1[2]
         sub[L == 7] = (30, 28, 28) if lum > 90 else (150, 140, 128)
-        sub[(L == 2) | _edge(m, lw)] = dark
+        sub[(L == 2) | edge_mask(m, lw)] = dark
         owner[y0:y1, x0:x1][m] = oi
         info.append((int(m.sum()), box, m))
 
