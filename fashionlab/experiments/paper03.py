@@ -63,8 +63,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import TwoScaleImages
+from ..datasets import TwoScaleImages  # noqa: F401  (re-exported)
 from .baselines import map_rows, random_embeddings
+from .paper03_data import AsenData
 from .paper03_regions import attention_scores, oracle_boxes, pointing_game, region_crop_images, union_regions
 from .paper03_tables import PAPER_ATTRIBUTES, PAPER_DATASET, notes, paper_rows
 from .registry import Result, register
@@ -166,101 +167,8 @@ ASEN_CONFIGS = {
 
 
 # ----------------------------------------------------------------------------------------------------------
-# step 1: the data
+# step 1: the data (:class:`AsenData`, in paper03_data)
 # ----------------------------------------------------------------------------------------------------------
-class AsenData:
-    """One dataset folder in the ASEN split layout (slides "Experiment Setup": triplets sampled from the
-    training images, queries and candidates with annotations on the same attribute; docs/formats.md §5.1): its
-    splits, a :class:`~fashionlab.datasets.TwoScaleImages` per split (``images``), ASEN++'s triplet sampler
-    (docs/implementations.md §3 "TripletSampler") and, for FashionSynth, the region ground truth
-    (``ground_truth.jsonl``, docs/architecture.md "FashionSynth"). ``description`` says what the folder is;
-    ``mode`` names the config it was loaded for (the trained-model cache's file names)."""
-
-    def __init__(self, root: Path, cfg: AsenConfig, seed: int, progress: bool = False, description: str = "",
-                 mode: str = "custom"):
-        from ..datasets import AsenPPTripletSampler, read_asen_split
-
-        self.root, self.cfg, self.seed = Path(root), cfg, seed
-        self.description, self.mode = description or self.root.name, mode
-        self.splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
-        self.schema = self.splits["train"].schema
-        self.attributes = list(self.schema.attributes)
-        self.images = {s: TwoScaleImages(root, sp.filenames, cfg.image_size, cfg.global_size, progress=progress,
-                                         source=f"filenames_{s}.txt") for s, sp in self.splits.items()}
-        self.sampler = AsenPPTripletSampler(self.splits["train"].labels, self.schema,
-                                            num_triplets=cfg.triplets_per_epoch, seed=seed, skip_rare=True)
-        self.has_truth = (self.root / "ground_truth.jsonl").exists()
-        self.focus: tuple[int, ...] | None = None  # attribute indices; None = every attribute
-        self.oracle_scale: float | None = None
-
-    def __repr__(self) -> str:
-        sizes = ", ".join(f"{s} {len(im)}" for s, im in self.images.items())
-        focus = "" if self.focus is None else f", only {[self.attributes[a] for a in self.focus]}"
-        oracle = "" if self.oracle_scale is None else f", oracle crops x{self.oracle_scale:g}"
-        return (f"AsenData({self.description}: images {sizes}; {len(self.attributes)} attributes; "
-                f"{self.cfg.global_size} px global view of {self.cfg.image_size} px images{focus}{oracle})")
-
-    def focused(self, attributes, cfg: AsenConfig | None = None, oracle_scale: float | None = None) -> "AsenData":
-        """A view of this dataset restricted to ``attributes`` (names): training triplets, queries and candidates
-        of the other attributes are dropped (the images are shared, not copied). ``cfg`` replaces the config
-        (e.g. more epochs). ``oracle_scale``: every method's global view becomes an *oracle crop*, the
-        high-resolution image cropped around the ground-truth region of those attributes (a square of
-        ``oracle_scale`` times the region's longer side, centred on it; the whole image where none is
-        visible) and resized to ``global_size`` (FashionSynth only; :func:`region_crop_images`)."""
-        view = copy.copy(self)
-        view.focus = tuple(self.attributes.index(a) for a in attributes)
-        view.cfg = cfg or self.cfg
-        if oracle_scale is not None:
-            if not self.has_truth:
-                raise ValueError(f"{self.root}: oracle crops need FashionSynth's ground_truth.jsonl")
-            from ..synth import load_ground_truth
-
-            view.oracle_scale = float(oracle_scale)
-            view.images = {s: region_crop_images(im, union_regions(load_ground_truth(self.root, s), attributes,
-                                                                    im.image_size), oracle_scale)
-                           for s, im in self.images.items()}
-        return view
-
-    def _keep(self, rows: np.ndarray, col: int) -> np.ndarray:
-        return rows if self.focus is None else rows[np.isin(rows[:, col], self.focus)]
-
-    def queries_candidates(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """``(queries, candidates)`` of ``split``, rows ``(image id, attribute, value)`` (only the focus
-        attributes in a :meth:`focused` view)."""
-        sp = self.splits[split]
-        return (self._keep(np.asarray(sp.queries, dtype=np.int64), 1),
-                self._keep(np.asarray(sp.candidates, dtype=np.int64), 1))
-
-    def items(self, split: str) -> np.ndarray:
-        """``(n, 3)`` ``(image id, attribute, value)``: the queries, then the candidates of ``split``."""
-        return np.concatenate(self.queries_candidates(split))
-
-    def train_batches(self, epoch: int) -> list[np.ndarray]:
-        """The batches of ``(anchor, positive, negative, attribute)`` image ids of training epoch ``epoch``
-        (Algorithm 1's "sampled minibatch"; ASEN++ resamples the triplets every epoch, docs/implementations.md §3).
-        A :meth:`focused` view keeps the triplets of its attributes (fewer batches per epoch)."""
-        t = self._keep(self.sampler.triplets(epoch), 3)
-        b = self.cfg.batch
-        return [t[s:s + b] for s in range(0, len(t) - b + 1, b)]
-
-    def regions(self, split: str) -> tuple[np.ndarray, np.ndarray, int]:
-        """FashionSynth ground truth of ``split``'s items (:meth:`items` order): ``(boxes (n, 4) float,
-        has_region (n,) bool, image size in pixels)``; the box is the region of the item's listed attribute
-        (``[x1, y1, x2, y2]``, x2/y2 exclusive), absent where that attribute is Invisible."""
-        from ..synth import load_ground_truth
-
-        recs = load_ground_truth(self.root, split)
-        items = self.items(split)
-        boxes = np.zeros((len(items), 4), dtype=np.float32)
-        has = np.zeros(len(items), dtype=bool)
-        size = int(recs[0]["image_size"]) if recs else self.cfg.image_size
-        for r, (i, a, _) in enumerate(items):
-            b = recs[int(i)]["regions"].get(self.attributes[int(a)])
-            if b is not None:
-                boxes[r], has[r] = b, True
-        return boxes, has, size
-
-
 def load_data(cfg: AsenConfig, data: Path | None = None, seed: int = 0, progress: bool = False) -> AsenData:
     """Step 1: the :class:`AsenData` of ``data`` (``--data``), else of ``$FASHIONLAB_FASHIONAI`` (real FashionAI),
     else of a FashionSynth dataset of the ``cfg.preset`` preset (``asen``: paper 03's "unrestricted images",
@@ -542,7 +450,7 @@ def report(data: AsenData, scores: dict, models: dict, histories: dict, attentio
 
 
 def detail_study(data: AsenData, seed: int = 0, progress: bool = False, device=None,
-                 attributes=SMALL_REGION_ATTRIBUTES) -> DetailStudy:
+                 attributes=SMALL_REGION_ATTRIBUTES, verbose: bool | None = None) -> DetailStudy:
     """Why the local branch does not help on the neck details in the main run (beyond the slides): every model
     trained on the triplets of ``attributes`` only and scored on their queries (same test items as the main
     table, so per-attribute numbers compare; "overall" is over these attributes only).
@@ -565,7 +473,8 @@ def detail_study(data: AsenData, seed: int = 0, progress: bool = False, device=N
     def run(name, view, method=None, stage1=None, reads=None):
         method = method or name
         m = build_model(method, cfg, view, seed=seed, stage1=stage1)
-        study.histories[name] = train(method, m, view, seed=seed, device=device, progress=progress)
+        study.histories[name] = train(method, m, view, seed=seed, device=device, progress=progress,
+                                      verbose=verbose)
         study.models[name] = m
         for r in reads or (name,):
             study.rows += map_rows(r, evaluate(r if reads else method, m, view, device), attrs, metric=DETAIL_METRIC)
@@ -589,21 +498,24 @@ def detail_study(data: AsenData, seed: int = 0, progress: bool = False, device=N
 @register("asen", "paper 03: ASEN's attention and two branches vs Triplet and CSN, ablations, attention scores",
           notebook="03_asen_attention")
 def asen(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
-         config: AsenConfig | None = None) -> AsenResult:
-    """The ``asen`` experiment (module docstring): the recipe's steps in order, for every method."""
-    cfg = config or ASEN_CONFIGS[mode]
-    d = load_data(cfg, data, seed, progress)
+         config: AsenConfig | None = None, dataset: AsenData | None = None,
+         verbose: bool | None = None) -> AsenResult:
+    """The ``asen`` experiment (module docstring): the recipe's steps in order, for every method. ``dataset``: an
+    :class:`AsenData` already loaded (a notebook's; its config is used); ``verbose``: one line per training
+    epoch, and a line for each model loaded from the cache (default: ``progress``)."""
+    cfg = dataset.cfg if dataset is not None else (config or ASEN_CONFIGS[mode])
+    d = dataset if dataset is not None else load_data(cfg, data, seed, progress)
     models, histories = {}, {}
     scores = {"Random baseline": random_scores(d, seed)}
     for m in SINGLE_BRANCH:
         models[m] = build_model(m, cfg, d, seed=seed)
-        histories[m] = train(m, models[m], d, seed=seed, device=device, progress=progress)
+        histories[m] = train(m, models[m], d, seed=seed, device=device, progress=progress, verbose=verbose)
         scores[m] = evaluate(m, models[m], d, device)
     for m, reads in STAGE2.items():
         if m == "ASEN_full" and not cfg.whole_image_ablation:
             continue
         models[m] = build_model(m, cfg, d, seed=seed, stage1=models["ASEN_g"])
-        histories[m] = train(m, models[m], d, seed=seed, device=device, progress=progress)
+        histories[m] = train(m, models[m], d, seed=seed, device=device, progress=progress, verbose=verbose)
         for r in reads:
             models.setdefault(r, models[m])
             scores[r] = evaluate(r, models[m], d, device)
@@ -611,5 +523,5 @@ def asen(mode: str, data: Path | None, seed: int, progress: bool = True, device=
     scores = {m: scores[m] for m in order if m in scores}
     attention = ({m: attention_scores(models[m], d, "test", device) for m in ATTENTION_METHODS}
                  if d.has_truth else {})
-    study = detail_study(d, seed, progress, device) if cfg.detail_epochs > 0 else None
+    study = detail_study(d, seed, progress, device, verbose=verbose) if cfg.detail_epochs > 0 else None
     return report(d, scores, models, histories, attention, study)

@@ -95,9 +95,11 @@ def pointing_game(attention, boxes, image_size):
 
 def attention_scores(model, data, split: str = "test", device=None) -> dict | None:
     """Score an :class:`~fashionlab.models.ASENGlobal`'s spatial attention against FashionSynth's regions on
-    ``split``'s items whose listed attribute is visible: :func:`pointing_game` of the map, and :func:`fashionlab.metrics.box_iou`
-    of the box ASEN++ would crop (:func:`~fashionlab.models.attention_box`: threshold ``cfg.threshold`` after
-    bilinear upsampling to the global input, squared; slides "Weakly-supervised Localization") with the region.
+    ``split``'s items whose listed attribute is visible: :func:`pointing_game` of the map, and
+    :func:`fashionlab.metrics.box_iou` (row-wise) of the box ASEN++ would crop with the region
+    (:func:`~fashionlab.models.attention_box`: threshold ``cfg.threshold`` after bilinear upsampling to the
+    global input, squared; slides "Weakly-supervised Localization"). Embeds through
+    :func:`fashionlab.engine.extract_features`.
 
     Returns ``{"pointing game": {"per": {attr index: fraction}, "overall"}, "box IoU": {...}, "n": items,
     "attention", "boxes", "regions", "items"}`` (the last four for plots), or ``None`` without ground truth.

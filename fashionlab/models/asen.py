@@ -513,6 +513,8 @@ class ASENPlusPlus(nn.Module):
     the detached map, as in ASEN++ (no gradient flows through the box). Returns :class:`ASENPPOutput`.
 
     ``feature(x, attr, x_hr=None)``: the test feature :func:`combined_feature` (β = 0.6).
+    ``loss(x, attr, x_hr=None)``: stage 2's loss ``α L_g + β L_l + γ L_a`` (``loss_weights``, ``margin``) on a
+    batch of anchors, positives and negatives.
     ``param_groups(lr_local, lr_global)``: stage 2's optimiser groups (local branch 1e-4, global branch and
     the shared attribute table 1e-5, §3 "Training"). Stage 1 trains ``global_branch`` alone.
     :meth:`from_backbones` builds the paper's layout, the local branch sharing the attribute table.
