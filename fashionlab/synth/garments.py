@@ -74,19 +74,18 @@ generators share background, pose and noise and differ only where the garments d
 Ground truth (the dict returned by :func:`render`)
 -------------------------------------------------
 ``category`` (str), ``body`` ("upper" | "lower" | "full"), ``values`` ({attribute: value index} for all eight
-FashionAI attributes), ``garment_box`` ([x1, y1, x2, y2]), ``regions`` ({attribute: box or null}), ``parts``
-({part: box or null} for torso, left_sleeve, right_sleeve, neck_detail, fastening, skirt, left_leg,
-right_leg), ``colour``, ``colour2``, ``pattern`` (names), ``scale`` (pixels per body unit / image size),
-``rotation`` (degrees) and ``image_size``; a spec with an explicit ``fastening`` adds ``fastening`` (its name)
-and ``regions["fastening"]`` (the centre-front zone that holds every fastening style). Boxes are integer pixel
-coordinates of the rendered image with x2, y2 exclusive (``image[y1:y2, x1:x2]`` is the region). An attribute's region is null exactly when its value
-is 0 "Invisible". Regions: sleeves (both sleeves and both armholes), the hem band (coat, skirt and pant
-length: the garment from 0.4 body units above the hem to just below it) and the neck-detail area (collar,
-lapel, neckline, neck: every piece and cut of the detail). Detail, sleeve and fastening boxes contain every pixel
-that changes when that attribute's value changes; for a length, the pixels that change between two values lie
-between the two values' hem bands (both tested). Boxes are conservative (one pixel of padding); detail regions
-cover about 1-3% of the image on average at the default settings (at most about 8%, for strapless and
-off-shoulder necklines).
+FashionAI attributes), ``garment_box`` ([x1, y1, x2, y2]), ``regions`` ({attribute: box or null}), ``parts`` ({part:
+box or null} for torso, left_sleeve, right_sleeve, neck_detail, fastening, skirt, left_leg, right_leg), ``colour``,
+``colour2``, ``pattern`` (names), ``scale`` (pixels per body unit / image size), ``rotation`` (degrees) and
+``image_size``; a spec with an explicit ``fastening`` adds ``fastening`` (its name) and ``regions["fastening"]``
+(the centre-front zone that holds every fastening style). Boxes are integer pixel coordinates of the rendered image
+with x2, y2 exclusive (``image[y1:y2, x1:x2]`` is the region). An attribute's region is null exactly when its value
+is 0 "Invisible". Regions: sleeves (both sleeves and both armholes), the hem band (coat, skirt and pant length: the
+garment from 0.4 body units above the hem to just below it) and the neck-detail area (collar, lapel, neckline, neck:
+every piece and cut of the detail). Detail, sleeve and fastening boxes contain every pixel that changes when that
+attribute's value changes; for a length, the pixels that change between two values lie between the two values' hem
+bands (both tested). Boxes are conservative (one pixel of padding); detail regions cover about 1-3% of the image on
+average at the default settings (at most about 8%, for strapless and off-shoulder necklines).
 """
 from __future__ import annotations
 
@@ -100,12 +99,13 @@ from PIL import Image, ImageDraw
 
 from ..taxonomy import FASHIONAI
 from . import patterns as P
+# DEFAULT_FASTENING, DETAIL_ATTRIBUTES and LENGTHS are re-exported: they belong to the garments' vocabulary too
 from .geometry import (ATTRIBUTE_INDEX, DEFAULT_FASTENING, DETAIL_ATTRIBUTES, LENGTHS, MANNEQUIN, bbox, edge_mask,
                        garment_geometry)
 
 __all__ = [
     "ATTRIBUTES", "NUM_VALUES", "CATEGORIES", "BODY_TYPE", "CATEGORY_ATTRIBUTES", "NECK_FAMILIES",
-    "LENGTH_ATTRIBUTES", "DETAIL_ATTRIBUTES", "FASTENINGS", "CATEGORY_FASTENINGS", "DEFAULT_FASTENING",
+    "LENGTH_ATTRIBUTES", "DETAIL_ATTRIBUTES", "LENGTHS", "FASTENINGS", "CATEGORY_FASTENINGS", "DEFAULT_FASTENING",
     "GarmentSpec", "RenderConfig", "PRESETS", "sample_garment",
     "set_value", "applicable_categories", "allowed_values", "render",
 ]

@@ -30,7 +30,7 @@ independent *facets* of the garment, so that a garment has several classes of on
 
 * length (:data:`LENGTH_CLASSES`): the hem of the garment's length dimension (coat_length for tops and coats,
   skirt_length for skirts and dresses, pant_length for pants), by the *nominal* hem height ``y`` of its value
-  (:data:`~fashionlab.synth.garments.LENGTHS`, body units, y down from the neck base; the knee is at 4.5, the feet
+  (:data:`~fashionlab.synth.geometry.LENGTHS`, body units, y down from the neck base; the knee is at 4.5, the feet
   at 6.5): "hip-length" (y < 3.0: High Waist, Regular), "mini" (3.0-4.0: a coat's Long and Micro, Short skirts,
   Short Pants), "knee-length" (4.0-4.8), "midi" (4.8-5.8: also 3/4 and Cropped pants) and "maxi" (y >= 5.8:
   ankle and floor). The drawn hem varies within its value's band (``RenderConfig.length_jitter``); at the
@@ -97,8 +97,9 @@ Files (:func:`generate_multilabel`; text files UTF-8, LF unless said otherwise)
     DeepFashion's list files (docs/formats.md §5.3): line 1 the count, line 2 the column header (exactly as §5.3
     spells it), then one line per entry with fields separated by runs of spaces. Names are padded to align the
     next column as in the real files: image names to 71 characters (the real files' column; the longest name
-    plus one if that is longer), attribute names to 29, category names to 15 (at least two spaces follow). ``list_attr_cloth``: ``<name>  <type>`` (type = the last token; every class name is
-    followed by at least two spaces). ``list_attr_img``: ``<image>  1 -1 ...``, one value per class in
+    plus one if that is longer), attribute names to 29, category names to 15 (at least two spaces follow).
+    ``list_attr_cloth``: ``<name>  <type>`` (type = the last token; every class name is followed by at least
+    two spaces). ``list_attr_img``: ``<image>  1 -1 ...``, one value per class in
     list_attr_cloth order, each written in two characters (`` 1`` / ``-1``) and separated by one space, as in
     the real file. ``list_category_cloth``: Top 1, Coat 1, Skirt 2, Pants 2, Dress 3 (DeepFashion types: 1 upper,
     2 lower, 3 full body), and ``list_category_img`` the 1-based line in it. ``list_bbox``: the garment box as
@@ -143,13 +144,10 @@ reads its ASEN files.
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import math
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -158,10 +156,12 @@ from PIL import Image
 
 from ..taxonomy import AttributeSchema
 from . import patterns as P
-from .fashionai import build_once, load_ground_truth, prepare_folder, render_plan, write_lines
-from .garments import (CATEGORIES, CATEGORY_FASTENINGS, LENGTHS, PRESETS, GarmentSpec, RenderConfig, render,
-                       sample_garment)
+from .cli import SynthCommand, main as cli_main, option
+from .garments import CATEGORIES, CATEGORY_FASTENINGS, PRESETS, GarmentSpec, RenderConfig, render, sample_garment
+from .geometry import LENGTHS
 from .shop import LENGTH_DIMENSION, fastening_visible
+from .writer import (Preset, config_tag, ensure, generate, load_ground_truth, resolve_render_config, write_json,
+                     write_lines, write_list_file)
 
 __all__ = [
     "VERSION", "SPLITS", "ASEN_SPLITS", "GROUPS", "GROUP_TYPES", "DEEPFASHION_TYPES", "FACETS",
@@ -169,7 +169,8 @@ __all__ = [
     "FASTENING_CLASSES", "CLASS_GROUP", "CLASS_FACET", "ATTR_CLOTH", "CLASS_NAMES", "CATEGORY_CLOTH",
     "CATEGORY_FOLDER", "PATTERN_PERIOD", "SILHOUETTE_MIN_PIXELS", "MULTILABEL_SCHEMA", "MULTILABEL_CONFIG",
     "image_name", "second_colour", "sample_multilabel_garment", "multilabel_classes", "render_multilabel",
-    "label_vector", "asen_value", "generate_multilabel", "ensure_multilabel", "load_multilabel_ground_truth", "main_multilabel",
+    "label_vector", "asen_value", "MultilabelPreset", "generate_multilabel", "ensure_multilabel",
+    "load_multilabel_ground_truth", "COMMAND", "main_multilabel",
 ]
 
 #: Generator version, written to synth.json and checked by :func:`ensure_multilabel`.
@@ -470,71 +471,143 @@ def _plan(num_images: int, seed: int, split, query_fraction: float) -> list[dict
     return plan
 
 
-def _render_one(seed: int, item: dict, config: RenderConfig, out_dir: Path | None):
-    index = item["index"]
-    t0 = time.perf_counter()
-    spec = sample_multilabel_garment(np.random.default_rng([seed, index]), config)
-    img, gt = render_multilabel(spec, config, [seed, index, 1])
-    dt = time.perf_counter() - t0
-    # ASEN labels: one class per group with positives (label_train), or one group and one class (query/candidate)
-    pick = np.random.default_rng([seed, index, 3])
-    groups = [g for g in GROUPS if gt["classes"][g]]
-    per_group = {g: gt["classes"][g][int(pick.integers(len(gt["classes"][g])))] for g in groups}
-    one = per_group[groups[int(pick.integers(len(groups)))]]
-    chosen = list(per_group.values()) if item["role"] == "train" else [one]
-    name = image_name(index, spec.category)
-    if out_dir is not None:
-        Image.fromarray(img).save(out_dir / name, quality=_JPEG_QUALITY)
-    record = {"index": index, "name": name, "split": item["split"], "asen_split": item["asen_split"],
-              "asen_id": item["asen_id"], "role": item["role"],
-              "asen_labels": [list(asen_value(c)) for c in chosen],
-              "category_label": _CATEGORY_LABEL[spec.category],
-              "classes": gt.pop("classes"), "class_regions": gt.pop("class_regions")}
-    record.update(gt)
-    return record, dt
+@dataclass
+class MultilabelPreset(Preset):
+    """The multilabel preset (paper 05's DeepFashion stand-in; docs/formats.md §5.3, §5.1) for
+    :mod:`fashionlab.synth.writer`: ``seed``, the render ``config``, the train/val/test fractions ``split`` and the
+    ``query_fraction`` of val and test (module docstring)."""
 
+    name = "multilabel"
+    version = VERSION
+    label = "FashionSynth multilabel"
+    own_files = tuple(f"Anno/{f}.txt" for f in ("list_attr_cloth", "list_attr_img", "list_category_cloth",
+                                                "list_category_img", "list_bbox")) + (
+        "Eval/list_eval_partition.txt", "filenames_train.txt", "filenames_valid.txt", "filenames_test.txt",
+        "label_train.txt", "label_valid.txt", "label_test.txt", "query_valid.txt", "candidate_valid.txt",
+        "query_test.txt", "candidate_test.txt", "meta.json")
+    image_globs = ("img/*/img_*.jpg",)
+    folders = tuple(f"img/{folder}" for folder in CATEGORY_FOLDER.values()) + ("Anno", "Eval")
 
-def _render_chunk(args):
-    seed, items, config_dict, out_dir = args
-    config = RenderConfig.from_dict(config_dict)
-    return [_render_one(seed, it, config, Path(out_dir)) for it in items]
+    seed: int
+    config: RenderConfig
+    split: tuple = (0.8, 0.1, 0.1)
+    query_fraction: float = 0.2
 
+    def plan(self, num: int) -> list[dict]:
+        """Split, ASEN id and role of every global index (module docstring)."""
+        return _plan(num, self.seed, self.split, self.query_fraction)
 
-_OWN_FILES = tuple(f"Anno/{f}.txt" for f in ("list_attr_cloth", "list_attr_img", "list_category_cloth",
-                                             "list_category_img", "list_bbox")) + (
-    "Eval/list_eval_partition.txt", "filenames_train.txt", "filenames_valid.txt", "filenames_test.txt",
-    "label_train.txt", "label_valid.txt", "label_test.txt", "query_valid.txt", "candidate_valid.txt",
-    "query_test.txt", "candidate_test.txt", "meta.json", "ground_truth.jsonl", "synth.json", ".complete")
+    def render_one(self, item: dict, out: Path | None) -> tuple[dict, float]:
+        """The garment (generator ``[seed, index]``), its picture and visibility checks (``[seed, index, 1]``) and
+        the ASEN labels picked for it (``[seed, index, 3]``)."""
+        seed, index = self.seed, item["index"]
+        t0 = time.perf_counter()
+        spec = sample_multilabel_garment(np.random.default_rng([seed, index]), self.config)
+        img, gt = render_multilabel(spec, self.config, [seed, index, 1])
+        dt = time.perf_counter() - t0
+        # ASEN labels: one class per group with positives (label_train), or one group and one class (query/candidate)
+        pick = np.random.default_rng([seed, index, 3])
+        groups = [g for g in GROUPS if gt["classes"][g]]
+        per_group = {g: gt["classes"][g][int(pick.integers(len(gt["classes"][g])))] for g in groups}
+        one = per_group[groups[int(pick.integers(len(groups)))]]
+        chosen = list(per_group.values()) if item["role"] == "train" else [one]
+        name = image_name(index, spec.category)
+        if out is not None:
+            Image.fromarray(img).save(out / name, quality=_JPEG_QUALITY)
+        record = {"index": index, "name": name, "split": item["split"], "asen_split": item["asen_split"],
+                  "asen_id": item["asen_id"], "role": item["role"],
+                  "asen_labels": [list(asen_value(c)) for c in chosen],
+                  "category_label": _CATEGORY_LABEL[spec.category],
+                  "classes": gt.pop("classes"), "class_regions": gt.pop("class_regions")}
+        record.update(gt)
+        return record, dt
 
+    def write_splits(self, out: Path, records: list[dict]) -> tuple[dict, dict]:
+        """DeepFashion's list files (global index order) and ASEN's DeepFashion split files."""
+        # --- DeepFashion list files (docs/formats.md §5.3), global index order
+        write_lines(out / "Anno" / "list_attr_cloth.txt",
+                    [str(len(ATTR_CLOTH)), "attribute_name  attribute_type"] +
+                    [n.ljust(max(_ATTR_WIDTH, len(n) + 2)) + str(t) for n, t in ATTR_CLOTH])
+        _list_file(out / "Anno" / "list_attr_img.txt", "image_name  attribute_labels",
+                   ((r["name"], " ".join(f"{v:2d}" for v in label_vector(r["classes"]).tolist())) for r in records))
+        write_lines(out / "Anno" / "list_category_cloth.txt",
+                    [str(len(CATEGORY_CLOTH)), "category_name  category_type"] +
+                    [n.ljust(max(_CATEGORY_WIDTH, len(n) + 2)) + str(t) for n, t in CATEGORY_CLOTH])
+        _list_file(out / "Anno" / "list_category_img.txt", "image_name  category_label",
+                   ((r["name"], str(r["category_label"])) for r in records))
+        _list_file(out / "Anno" / "list_bbox.txt", "image_name  x_1  y_1  x_2  y_2",
+                   ((r["name"], _box_field(r["garment_box"])) for r in records))
+        _list_file(out / "Eval" / "list_eval_partition.txt", "image_name  evaluation_status",
+                   ((r["name"], r["split"]) for r in records))
 
-def _is_multilabel(out: Path) -> bool:
-    try:
-        return json.loads((out / "synth.json").read_text()).get("format") == "multilabel"
-    except (OSError, ValueError):
-        return False
+        # --- ASEN split files (docs/formats.md §5.1, DeepFashion variant)
+        by_split = {s: sorted((r for r in records if r["split"] == s), key=lambda r: r["asen_id"]) for s in SPLITS}
+        for s in SPLITS:
+            write_lines(out / f"filenames_{ASEN_SPLITS[s]}.txt", (r["name"] for r in by_split[s]))
+        write_lines(out / "label_train.txt", (" ".join([str(r["asen_id"])] + [f"{a} {v}" for a, v in r["asen_labels"]])
+                                              for r in by_split["train"]))
+        n_q, n_c = {}, {}
+        for s in SPLITS[1:]:
+            a = ASEN_SPLITS[s]
+            for role, counter in (("query", n_q), ("candidate", n_c)):
+                rows = [r for r in by_split[s] if r["role"] == role]
+                write_lines(out / f"{role}_{a}.txt",
+                            (f"{r['asen_id']} {r['asen_labels'][0][0]} {r['asen_labels'][0][1]}" for r in rows))
+                counter[a] = len(rows)
+            _write_deepfashion_labels(out / f"label_{a}.txt", by_split[s])
+        meta = MULTILABEL_SCHEMA.to_meta()
+        meta["DEEPFASHION_TYPES"] = dict(GROUP_TYPES)
+        write_json(out / "meta.json", meta)
 
+        # --- statistics
+        n = len(records)
+        per_group = {g: np.array([len(r["classes"][g]) for r in records]) for g in GROUPS}
+        mean_classes = {g: round(float(per_group[g].mean()), 4) for g in GROUPS}
+        multi = {g: round(float((per_group[g] >= 2).mean()), 4) for g in GROUPS}
+        counts = _class_counts(records)
+        synth = {
+            "seed": int(self.seed),
+            "num_images": n,
+            "image_size": self.config.image_size,
+            "config": self.config.to_dict(),
+            "split_fractions": [float(s) for s in self.split],
+            "query_fraction": self.query_fraction,
+            "splits": {s: len(by_split[s]) for s in SPLITS},
+            "asen_splits": {ASEN_SPLITS[s]: len(by_split[s]) for s in SPLITS},
+            "queries": n_q,
+            "candidates": n_c,
+            "groups": {g: {"type": GROUP_TYPES[g], "facets": list(FACETS[g]),
+                           "classes": list(MULTILABEL_SCHEMA.values[g])} for g in GROUPS},
+            "class_counts": counts,
+            "class_counts_by_split": {s: _class_counts(by_split[s]) for s in SPLITS},
+            "mean_classes_per_image": mean_classes,
+            "share_multi_class": multi,
+            "files": {
+                "images": "img/<Category>/img_<index + 1, 8 digits>.jpg",
+                "deepfashion": ["Anno/list_attr_cloth.txt", "Anno/list_attr_img.txt", "Anno/list_category_cloth.txt",
+                                "Anno/list_category_img.txt", "Anno/list_bbox.txt", "Eval/list_eval_partition.txt"],
+                "asen": ["filenames_train.txt", "filenames_valid.txt", "filenames_test.txt", "label_train.txt",
+                         "query_valid.txt", "candidate_valid.txt", "query_test.txt", "candidate_test.txt",
+                         "label_valid.txt", "label_test.txt", "meta.json"],
+                "ground_truth": "ground_truth.jsonl",
+            },
+        }
+        return synth, {"queries": n_q, "candidates": n_c, "class_counts": counts, "mean_classes": mean_classes,
+                       "multi_class_share": multi}
 
-def _resolve_config(config, image_size) -> RenderConfig:
-    if isinstance(config, str):
-        if config == "multilabel":
-            config = MULTILABEL_CONFIG
-        elif config in PRESETS:
-            config = PRESETS[config]
-        else:
-            raise ValueError(f"unknown config {config!r}; expected 'multilabel' or one of {list(PRESETS)}")
-    config = config or MULTILABEL_CONFIG
-    if not isinstance(config, RenderConfig):
-        raise TypeError(f"config must be a RenderConfig, a preset name or None, got {type(config).__name__}")
-    if image_size is not None:
-        config = replace(config, image_size=int(image_size))
-    return config
+    def summary(self, stats: dict, where: str) -> str:
+        return (super().summary(stats, where) + "; classes per image: "
+                + ", ".join(f"{g} {stats['mean_classes'][g]:.2f}" for g in GROUPS))
+
+    def folder_name(self, num: int) -> str:
+        """``multilabel-n<N>-s<seed>-px<P>``, plus ``-c<hash>`` for a config other than :data:`MULTILABEL_CONFIG`."""
+        return (f"multilabel-n{num}-s{self.seed}-px{self.config.image_size}"
+                f"{config_tag(self.config, MULTILABEL_CONFIG)}")
 
 
 def _list_file(path: Path, header: str, rows) -> None:
-    """A DeepFashion list file: count, header, then ``(name, rest)`` rows with the name padded (§5.3)."""
-    rows = list(rows)
-    width = max([_NAME_WIDTH] + [len(n) + 1 for n, _ in rows])
-    write_lines(path, [str(len(rows)), header] + [n.ljust(width) + rest for n, rest in rows])
+    """A DeepFashion list file with the image names padded to column 71, as the real files (§5.3)."""
+    write_list_file(path, header, rows, _NAME_WIDTH, 1)
 
 
 def _box_field(box) -> str:
@@ -577,135 +650,14 @@ def generate_multilabel(out_dir, num_images: int, seed: int = 0, image_size: int
     multilabel dataset in ``out_dir`` is replaced (its own files only); a non-empty folder that is not one is
     refused (``FileExistsError``). Same seed and options give byte-identical files.
 
-    Returns statistics: ``out_dir``, ``num_images``, ``image_size``, ``seed``, ``splits``, ``queries``,
-    ``candidates``, ``class_counts``, ``mean_classes`` and ``multi_class_share`` (per group), ``seconds``,
-    ``render_seconds``, ``images_per_second`` (rendering with the visibility checks, per core) and
-    ``written_per_second`` (everything, wall clock).
+    Returns statistics (:func:`fashionlab.synth.writer.generate`): ``out_dir``, ``num_images``, ``image_size``,
+    ``seed``, ``splits``, ``queries``, ``candidates``, ``class_counts``, ``mean_classes`` and
+    ``multi_class_share`` (per group), ``seconds``, ``render_seconds``, ``images_per_second`` (rendering with the
+    visibility checks, per core) and ``written_per_second`` (everything, wall clock).
     """
-    t_start = time.perf_counter()
-    config = _resolve_config(config, image_size)
-    plan = _plan(num_images, seed, split, query_fraction)
-    out = Path(out_dir)
-    prepare_folder(out, _OWN_FILES, ["img/*/img_*.jpg"], _is_multilabel,
-                   "FashionSynth multilabel dataset (format 'multilabel')")
-    for folder in CATEGORY_FOLDER.values():
-        (out / "img" / folder).mkdir(parents=True, exist_ok=True)
-    (out / "Anno").mkdir(exist_ok=True)
-    (out / "Eval").mkdir(exist_ok=True)
-
-    records, render_time = render_plan(plan, seed, config, out, _render_one, _render_chunk, extra=(),
-                                       workers=workers, progress=progress, label="FashionSynth multilabel",
-                                       t_start=t_start)
-
-    # --- DeepFashion list files (docs/formats.md §5.3), global index order
-    write_lines(out / "Anno" / "list_attr_cloth.txt",
-                [str(len(ATTR_CLOTH)), "attribute_name  attribute_type"] +
-                [n.ljust(max(_ATTR_WIDTH, len(n) + 2)) + str(t) for n, t in ATTR_CLOTH])
-    _list_file(out / "Anno" / "list_attr_img.txt", "image_name  attribute_labels",
-               ((r["name"], " ".join(f"{v:2d}" for v in label_vector(r["classes"]).tolist())) for r in records))
-    write_lines(out / "Anno" / "list_category_cloth.txt",
-                [str(len(CATEGORY_CLOTH)), "category_name  category_type"] +
-                [n.ljust(max(_CATEGORY_WIDTH, len(n) + 2)) + str(t) for n, t in CATEGORY_CLOTH])
-    _list_file(out / "Anno" / "list_category_img.txt", "image_name  category_label",
-               ((r["name"], str(r["category_label"])) for r in records))
-    _list_file(out / "Anno" / "list_bbox.txt", "image_name  x_1  y_1  x_2  y_2",
-               ((r["name"], _box_field(r["garment_box"])) for r in records))
-    _list_file(out / "Eval" / "list_eval_partition.txt", "image_name  evaluation_status",
-               ((r["name"], r["split"]) for r in records))
-
-    # --- ASEN split files (docs/formats.md §5.1, DeepFashion variant)
-    by_split = {s: sorted((r for r in records if r["split"] == s), key=lambda r: r["asen_id"]) for s in SPLITS}
-    for s in SPLITS:
-        write_lines(out / f"filenames_{ASEN_SPLITS[s]}.txt", (r["name"] for r in by_split[s]))
-    write_lines(out / "label_train.txt",
-                (" ".join([str(r["asen_id"])] + [f"{a} {v}" for a, v in r["asen_labels"]]) for r in by_split["train"]))
-    n_q, n_c = {}, {}
-    for s in SPLITS[1:]:
-        a = ASEN_SPLITS[s]
-        for role, fname, counter in (("query", "query", n_q), ("candidate", "candidate", n_c)):
-            rows = [r for r in by_split[s] if r["role"] == role]
-            write_lines(out / f"{fname}_{a}.txt",
-                        (f"{r['asen_id']} {r['asen_labels'][0][0]} {r['asen_labels'][0][1]}" for r in rows))
-            counter[a] = len(rows)
-        _write_deepfashion_labels(out / f"label_{a}.txt", by_split[s])
-    meta = MULTILABEL_SCHEMA.to_meta()
-    meta["DEEPFASHION_TYPES"] = dict(GROUP_TYPES)
-    with open(out / "meta.json", "w", newline="\n", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
-        f.write("\n")
-    write_lines(out / "ground_truth.jsonl", (json.dumps(r) for r in records))
-
-    # --- statistics
-    n = len(records)
-    per_group = {g: np.array([len(r["classes"][g]) for r in records]) for g in GROUPS}
-    mean_classes = {g: round(float(per_group[g].mean()), 4) for g in GROUPS}
-    multi = {g: round(float((per_group[g] >= 2).mean()), 4) for g in GROUPS}
-    counts = _class_counts(records)
-    synth = {
-        "generator": "FashionSynth",
-        "version": VERSION,
-        "format": "multilabel",
-        "seed": int(seed),
-        "num_images": n,
-        "image_size": config.image_size,
-        "config": config.to_dict(),
-        "split_fractions": [float(s) for s in split],
-        "query_fraction": query_fraction,
-        "splits": {s: len(by_split[s]) for s in SPLITS},
-        "asen_splits": {ASEN_SPLITS[s]: len(by_split[s]) for s in SPLITS},
-        "queries": n_q,
-        "candidates": n_c,
-        "groups": {g: {"type": GROUP_TYPES[g], "facets": list(FACETS[g]),
-                       "classes": list(MULTILABEL_SCHEMA.values[g])} for g in GROUPS},
-        "class_counts": counts,
-        "class_counts_by_split": {s: _class_counts(by_split[s]) for s in SPLITS},
-        "mean_classes_per_image": mean_classes,
-        "share_multi_class": multi,
-        "files": {
-            "images": "img/<Category>/img_<index + 1, 8 digits>.jpg",
-            "deepfashion": ["Anno/list_attr_cloth.txt", "Anno/list_attr_img.txt", "Anno/list_category_cloth.txt",
-                            "Anno/list_category_img.txt", "Anno/list_bbox.txt", "Eval/list_eval_partition.txt"],
-            "asen": ["filenames_train.txt", "filenames_valid.txt", "filenames_test.txt", "label_train.txt",
-                     "query_valid.txt", "candidate_valid.txt", "query_test.txt", "candidate_test.txt",
-                     "label_valid.txt", "label_test.txt", "meta.json"],
-            "ground_truth": "ground_truth.jsonl",
-        },
-    }
-    with open(out / "synth.json", "w", newline="\n", encoding="utf-8") as f:
-        json.dump(synth, f, indent=2)
-        f.write("\n")
-
-    seconds = time.perf_counter() - t_start
-    stats = {
-        "out_dir": str(out),
-        "num_images": n,
-        "image_size": config.image_size,
-        "seed": int(seed),
-        "splits": synth["splits"],
-        "queries": n_q,
-        "candidates": n_c,
-        "class_counts": counts,
-        "mean_classes": mean_classes,
-        "multi_class_share": multi,
-        "seconds": seconds,
-        "render_seconds": render_time,
-        "images_per_second": n / max(render_time, 1e-9),
-        "written_per_second": n / max(seconds, 1e-9),
-    }
-    if progress:
-        from ..config import display_path
-
-        print(f"FashionSynth multilabel: {n} images ({config.image_size} px) in {display_path(out)}: rendering "
-              f"{stats['images_per_second']:.0f} images/s per core, {stats['written_per_second']:.0f} images/s "
-              f"written; classes per image: " + ", ".join(f"{g} {mean_classes[g]:.2f}" for g in GROUPS), flush=True)
-    return stats
-
-
-def _folder_name(num_images: int, seed: int, image_size: int, config: RenderConfig) -> str:
-    name = f"multilabel-n{num_images}-s{seed}-px{image_size}"
-    if config != replace(MULTILABEL_CONFIG, image_size=image_size):
-        name += "-c" + hashlib.md5(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-    return name
+    preset = MultilabelPreset(seed, resolve_render_config(config, image_size, MULTILABEL_CONFIG, "multilabel"),
+                              split, query_fraction)
+    return generate(preset, out_dir, num_images, workers=workers, progress=progress)
 
 
 def ensure_multilabel(num_images: int, seed: int = 0, image_size: int = 64, progress: bool = True, root=None,
@@ -718,15 +670,8 @@ def ensure_multilabel(num_images: int, seed: int = 0, image_size: int = 64, prog
     (``.complete``, holding the generator version) is missing or from another version, into a temporary folder
     that is renamed when done.
     """
-    config = _resolve_config(config, image_size)
-    if root is None:
-        from ..config import data_dir
-
-        root = data_dir() / "synth"
-    path = Path(root) / _folder_name(num_images, seed, image_size, config)
-    return build_once(path, lambda tmp: generate_multilabel(tmp, num_images, seed=seed, image_size=image_size,
-                                                            config=config, progress=progress, workers=workers),
-                      VERSION)
+    preset = MultilabelPreset(seed, resolve_render_config(config, image_size, MULTILABEL_CONFIG, "multilabel"))
+    return ensure(preset, num_images, root=root, workers=workers, progress=progress)
 
 
 def load_multilabel_ground_truth(root, split: str | None = None) -> list[dict]:
@@ -739,22 +684,22 @@ def load_multilabel_ground_truth(root, split: str | None = None) -> list[dict]:
     return recs if split is None else [r for r in recs if r["split"] == split]
 
 
+#: ``fashionlab synth multilabel`` (:mod:`fashionlab.synth.cli`; the common options are declared there).
+COMMAND = SynthCommand(
+    name="multilabel", generate=generate_multilabel,
+    help="paper 05's multi-label dataset (DeepFashion stand-in); DeepFashion list files and ASEN split files",
+    description="Render a FashionSynth multilabel dataset (paper 05's DeepFashion stand-in) in the DeepFashion "
+                "list files and ASEN split files.",
+    count=option("--num-images", type=int, required=True),
+    image_size=64,
+    report="wrote {num_images} images to {out} (rendering {images_per_second:.0f} images/s per core with the "
+           "visibility checks; {written_per_second:.0f} images/s with encoding and writing)")
+
+
 def main_multilabel(argv=None) -> int:
     """Command line: ``python -m fashionlab.synth.multilabel --out DIR --num-images N [--seed S]
-    [--image-size PX]``."""
-    p = argparse.ArgumentParser(prog="fashionlab synth multilabel",
-                                description="Render a FashionSynth multilabel dataset (paper 05's DeepFashion "
-                                            "stand-in) in the DeepFashion list files and ASEN split files.")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--num-images", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-size", type=int, default=64, help="canvas side in pixels (default 64)")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
-    generate_multilabel(args.out, args.num_images, seed=args.seed, image_size=args.image_size,
-                        progress=not args.quiet, workers=args.workers)
-    return 0
+    [--image-size PX]`` (the options of :data:`COMMAND`)."""
+    return cli_main("multilabel", argv)
 
 
 if __name__ == "__main__":

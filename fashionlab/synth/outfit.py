@@ -50,15 +50,15 @@ come in pairs"). :func:`generate_outfits` measures it (counts, IR, MeanIR and SC
 
 Scenes (:func:`render_outfit`)
 ------------------------------
-Body units and the mannequin are those of :mod:`fashionlab.synth.geometry` (neck base at the origin, y down,
-head top -1.25, waist 2.0, knee 4.5, ankle 6.2; the ground is at :data:`GROUND` = 6.68). Upper garments, coats and
+Body units and the mannequin are those of :mod:`fashionlab.synth.geometry` (neck base at the origin, y down, head
+top -1.25, waist 2.0, knee 4.5, ankle 6.2; the ground is at :data:`GROUND` = 6.68). Upper garments, coats and
 dresses come from the garment geometry (:func:`~fashionlab.synth.geometry.garment_geometry`: sleeves, hems, neck
-details, fastenings); lower garments, jumpsuits, the style details and all footwear are drawn here. Everything
-goes through one similarity transform: the figure (head to ground) fills :attr:`OutfitConfig.height` of the
-image height, at a random position and a small rotation. Drawing order: lower garment (or the full-body garment), the upper garment
-over it, the coat over the top, then the two shoes (the left shoe points left, the right shoe right, side
-profile, about 1.3 body units long: 14-20 px at 128 px). Hems stop above the ankle, so the feet always show.
-A scene with no shoes shows bare feet (part of the mannequin, not an object).
+details, fastenings); lower garments, jumpsuits, the style details and all footwear are drawn here. Everything goes
+through one similarity transform: the figure (head to ground) fills :attr:`OutfitConfig.height` of the image height,
+at a random position and a small rotation. Drawing order: lower garment (or the full-body garment), the upper
+garment over it, the coat over the top, then the two shoes (the left shoe points left, the right shoe right, side
+profile, about 1.3 body units long: 14-20 px at 128 px). Hems stop above the ankle, so the feet always show. A scene
+with no shoes shows bare feet (part of the mannequin, not an object).
 
 Each object is drawn into its own label layer (fabric, trim, detail tone, skin inside a shoe, light accents,
 sole), outlined, and composited over what is below; an *owner map* records which object each pixel shows. An
@@ -120,7 +120,6 @@ worker processes.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -133,16 +132,18 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from . import patterns as P
-from .fashionai import build_once, load_ground_truth, prepare_folder, render_plan, write_lines
+from .cli import SynthCommand, main as cli_main, option
 from .garments import JsonConfig
 from .geometry import (ATTRIBUTE_INDEX, LENGTHS, MANNEQUIN, arm_half_width, arm_point, edge_mask,
                        garment_geometry, mirror, side_outline)
+from .writer import Preset, ensure, generate, load_ground_truth, write_json, write_lines, write_list_file
 
 __all__ = [
     "VERSION", "OBJECT_TYPES", "CATEGORIES", "CATEGORY_TYPE", "PRINTS", "PRINT_PATTERNS", "STYLES", "ATTRIBUTES",
     "CATEGORY_WEIGHTS", "STYLE_RATES", "SPLITS", "PARTITION_NAMES", "GROUND", "OutfitConfig", "OUTFIT_CONFIG",
     "Garment", "OutfitSpec", "applicable_mask", "sample_outfit", "render_outfit", "square_crop",
-    "generate_outfits", "ensure_outfits", "load_outfit_ground_truth", "outfit_statistics", "main_outfit",
+    "OutfitPreset", "generate_outfits", "ensure_outfits", "load_outfit_ground_truth", "outfit_statistics",
+    "COMMAND", "main_outfit", "run_outfit_cli",
 ]
 
 #: Generator version, written to synth.json and the ``.complete`` marker.
@@ -1120,38 +1121,6 @@ def _scale_level(box, S) -> int:
     return 1 if a < 0.02 else (2 if a < 0.10 else 3)
 
 
-def _render_one(seed: int, item: dict, config: OutfitConfig, crop_size: int, out: Path | None):
-    index = item["index"]
-    t0 = time.perf_counter()
-    spec = sample_outfit(np.random.default_rng([seed, index]))
-    img, objects, dropped, layout = _render(spec, config, np.random.default_rng([seed, index, 1]))
-    dt = time.perf_counter() - t0
-    number = index + 1
-    split = item["split"]
-    file = f"{split}/image/{_scene_name(number)}"
-    crops = []
-    for k, o in enumerate(objects, 1):
-        name = f"img/{o['category']}/{number:06d}_{k:02d}.jpg"
-        crops.append({"name": name, "box_in_crop": _box_in_crop(o["box"], crop_size, _CROP_PAD)})
-        if out is not None:
-            Image.fromarray(square_crop(img, o["box"], crop_size, _CROP_PAD)).save(out / "crops" / name,
-                                                                                 quality=_JPEG_QUALITY)
-    if out is not None:
-        Image.fromarray(img).save(out / file, quality=_JPEG_QUALITY)
-    rec = {"index": index, "id": number, "file": file, "split": split, "width": config.image_size,
-           "height": config.image_size, "objects": objects, "dropped": dropped,
-           "outfit": [{"category": g.category, "styles": list(g.styles), "print": _PATTERN_PRINT.get(g.pattern),
-                       "colour": g.colour} for g in spec.garments],
-           **layout, "_crops": crops}
-    return rec, dt
-
-
-def _render_chunk(args):
-    seed, items, config_dict, crop_size, out = args
-    config = OutfitConfig.from_dict(config_dict)
-    return [_render_one(seed, it, config, crop_size, Path(out)) for it in items]
-
-
 def _onehot(names, vocab) -> np.ndarray:
     idx = {v: i for i, v in enumerate(vocab)}
     y = np.zeros((len(names), len(vocab)), dtype=np.int8)
@@ -1198,28 +1167,200 @@ def outfit_statistics(records: list[dict]) -> dict:
 
 
 def _list_file(path: Path, header: str, rows) -> None:
-    rows = list(rows)
-    width = max([_NAME_WIDTH] + [len(n) + 2 for n, _ in rows])
-    write_lines(path, [str(len(rows)), header] + [n.ljust(width) + rest for n, rest in rows])
+    """A DeepFashion list file of the crops: names padded to 40 characters, at least two spaces after (§5.3)."""
+    write_list_file(path, header, rows, _NAME_WIDTH, 2)
 
 
-_OWN_FILES = ("crops/Anno/list_category_cloth.txt", "crops/Anno/list_category_img.txt",
-              "crops/Anno/list_attr_cloth.txt", "crops/Anno/list_attr_img.txt", "crops/Anno/list_bbox.txt",
-              "crops/Eval/list_eval_partition.txt", "crops/objects.jsonl", "ground_truth.jsonl", "synth.json",
-              ".complete") + tuple(f"annotations/instances_{s}.json" for s in SPLITS)
+@dataclass
+class OutfitPreset(Preset):
+    """The outfit preset (paper 06's stand-in: DeepFashion2, COCO and DeepFashion crop files) for
+    :mod:`fashionlab.synth.writer`: ``seed``, the scene ``config``, the stage-2 ``crop_size`` and the
+    train/validation/test fractions ``split`` over scenes (module docstring)."""
+
+    name = "outfit"
+    version = VERSION
+    label = "FashionSynth outfit"
+    unit = "scenes"
+    own_files = ("crops/Anno/list_category_cloth.txt", "crops/Anno/list_category_img.txt",
+                 "crops/Anno/list_attr_cloth.txt", "crops/Anno/list_attr_img.txt", "crops/Anno/list_bbox.txt",
+                 "crops/Eval/list_eval_partition.txt", "crops/objects.jsonl") + tuple(
+        f"annotations/instances_{s}.json" for s in SPLITS)
+    image_globs = tuple(f"{s}/image/*.jpg" for s in SPLITS) + tuple(f"{s}/annos/*.json" for s in SPLITS) + (
+        "crops/img/*/*.jpg",)
+    folders = tuple(f"{s}/{d}" for s in SPLITS for d in ("image", "annos")) + tuple(
+        f"crops/img/{c}" for c in CATEGORIES) + ("annotations", "crops/Anno", "crops/Eval")
+
+    seed: int
+    config: OutfitConfig
+    crop_size: int = 64
+    split: tuple = (0.8, 0.1, 0.1)
+
+    def __post_init__(self):
+        self.split = tuple(float(s) for s in self.split)
+        if len(self.split) != 3 or min(self.split) < 0 or abs(sum(self.split) - 1) > 1e-6:
+            raise ValueError(f"split must be three fractions summing to 1, got {self.split}")
+
+    def plan(self, num: int) -> list[dict]:
+        """The split of every scene (80/10/10 shuffled by default)."""
+        return _plan(num, self.seed, self.split)
+
+    def render_one(self, item: dict, out: Path | None) -> tuple[dict, float]:
+        """The outfit (generator ``[seed, index]``), its scene (``[seed, index, 1]``) and the square crops of its
+        annotated objects; the record's ``_crops`` (crop names and boxes) is for :meth:`write_splits`."""
+        seed, index, config, crop_size = self.seed, item["index"], self.config, self.crop_size
+        t0 = time.perf_counter()
+        spec = sample_outfit(np.random.default_rng([seed, index]))
+        img, objects, dropped, layout = _render(spec, config, np.random.default_rng([seed, index, 1]))
+        dt = time.perf_counter() - t0
+        number = index + 1
+        split = item["split"]
+        file = f"{split}/image/{_scene_name(number)}"
+        crops = []
+        for k, o in enumerate(objects, 1):
+            name = f"img/{o['category']}/{number:06d}_{k:02d}.jpg"
+            crops.append({"name": name, "box_in_crop": _box_in_crop(o["box"], crop_size, _CROP_PAD)})
+            if out is not None:
+                Image.fromarray(square_crop(img, o["box"], crop_size, _CROP_PAD)).save(out / "crops" / name,
+                                                                                     quality=_JPEG_QUALITY)
+        if out is not None:
+            Image.fromarray(img).save(out / file, quality=_JPEG_QUALITY)
+        rec = {"index": index, "id": number, "file": file, "split": split, "width": config.image_size,
+               "height": config.image_size, "objects": objects, "dropped": dropped,
+               "outfit": [{"category": g.category, "styles": list(g.styles), "print": _PATTERN_PRINT.get(g.pattern),
+                           "colour": g.colour} for g in spec.garments],
+               **layout, "_crops": crops}
+        return rec, dt
+
+    def write_splits(self, out: Path, records: list[dict]) -> tuple[dict, dict]:
+        """DeepFashion2 per-image JSON, COCO JSON per split, the crops' DeepFashion list files and
+        ``crops/objects.jsonl``."""
+        S = self.config.image_size
+
+        # --- DeepFashion2 per-image JSON and COCO per split
+        cat_id = {c: i + 1 for i, c in enumerate(CATEGORIES)}
+        type_id = {t: i + 1 for i, t in enumerate(OBJECT_TYPES)}
+        coco = {s: {"images": [], "annotations": []} for s in SPLITS}
+        ann_id = 0
+        for r in records:
+            df2 = {"source": "shop", "pair_id": r["id"]}
+            for k, o in enumerate(r["objects"], 1):
+                df2[f"item{k}"] = {
+                    "category_name": o["category"], "category_id": cat_id[o["category"]], "style": 0,
+                    "bounding_box": list(o["box"]), "landmarks": [], "segmentation": [],
+                    "scale": _scale_level(o["box"], S), "occlusion": _occlusion(o["visible_fraction"]), "zoom_in": 1,
+                    "viewpoint": 2, "object_type": o["object_type"], "attributes": list(o["attributes"]),
+                }
+                ann_id += 1
+                x1, y1, x2, y2 = o["box"]
+                coco[r["split"]]["annotations"].append({
+                    "id": ann_id, "image_id": r["id"], "category_id": type_id[o["object_type"]],
+                    "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0,
+                    "garment_category": o["category"], "attributes": list(o["attributes"])})
+            write_json(out / r["split"] / "annos" / f"{r['id']:06d}.json", df2, indent=None)
+            coco[r["split"]]["images"].append({"id": r["id"], "file_name": _scene_name(r["id"]), "width": S,
+                                               "height": S})
+        mask = applicable_mask()
+        attr_names = [{"id": j + 1, "name": a, "kind": "print" if a in PRINTS else "style",
+                       "applies_to": [c for i, c in enumerate(CATEGORIES) if mask[i, j]]}
+                      for j, a in enumerate(ATTRIBUTES)]
+        for s in SPLITS:
+            write_json(out / "annotations" / f"instances_{s}.json", {
+                "info": {"description": f"FashionSynth outfit ({s}): paper 06 stand-in, our own generator",
+                         "version": VERSION, "year": 2024, "contributor": "fashionlab FashionSynth",
+                         "seed": int(self.seed)},
+                "licenses": [],
+                "images": coco[s]["images"],
+                "annotations": coco[s]["annotations"],
+                "categories": [{"id": type_id[t], "name": t, "supercategory": "garment"} for t in OBJECT_TYPES],
+                "garment_categories": [{"id": cat_id[c], "name": c, "object_type": CATEGORY_TYPE[c]}
+                                       for c in CATEGORIES],
+                "attribute_names": attr_names,
+            }, indent=None)
+
+        # --- stage-2 crops: DeepFashion list files (docs/formats.md §5.3)
+        crop_rows = []
+        for r in records:
+            for k, (o, cr) in enumerate(zip(r["objects"], r["_crops"]), 1):
+                crop_rows.append((cr["name"], r, k, o, cr["box_in_crop"]))
+        ctype = {"upper body": 1, "lower body": 2, "full body": 3, "footwear": 4}
+        anno = out / "crops" / "Anno"
+        write_lines(anno / "list_category_cloth.txt", [str(len(CATEGORIES)), "category_name  category_type"] +
+                    [c.ljust(15) + str(ctype[CATEGORY_TYPE[c]]) for c in CATEGORIES])
+        _list_file(anno / "list_category_img.txt", "image_name  category_label",
+                   ((n, str(cat_id[o["category"]])) for n, _, _, o, _ in crop_rows))
+        write_lines(anno / "list_attr_cloth.txt", [str(len(ATTRIBUTES)), "attribute_name  attribute_type"] +
+                    [a.ljust(29) + ("1" if a in PRINTS else "5") for a in ATTRIBUTES])
+        _list_file(anno / "list_attr_img.txt", "image_name  attribute_labels",
+                   ((n, " ".join(" 1" if a in o["attributes"] else "-1" for a in ATTRIBUTES))
+                    for n, _, _, o, _ in crop_rows))
+        width_digits = max(3, len(str(self.crop_size)))
+        _list_file(anno / "list_bbox.txt", "image_name  x_1  y_1  x_2  y_2",
+                   ((n, " ".join(f"{v:0{width_digits}d}" for v in b)) for n, _, _, _, b in crop_rows))
+        _list_file(out / "crops" / "Eval" / "list_eval_partition.txt", "image_name  evaluation_status",
+                   ((n, PARTITION_NAMES[r["split"]]) for n, r, _, _, _ in crop_rows))
+        write_lines(out / "crops" / "objects.jsonl", (json.dumps({
+            "name": n, "split": r["split"], "scene": r["file"], "scene_id": r["id"], "item": k, "box": o["box"],
+            "box_in_crop": b, "object_type": o["object_type"], "category": o["category"],
+            "attributes": o["attributes"]})
+            for n, r, k, o, b in crop_rows))
+
+        # --- statistics
+        imb = outfit_statistics(records)
+        objs = [o for r in records for o in r["objects"]]
+        by_split = {s: [r for r in records if r["split"] == s] for s in SPLITS}
+        counts = {
+            "scenes": len(records),
+            "objects": len(objs),
+            "objects_per_scene": round(len(objs) / max(1, len(records)), 3),
+            "garments_per_scene": {str(k): sum(1 for r in records if len(r["outfit"]) == k) for k in range(1, 5)},
+            "object_types": imb["object_types"]["counts"],
+            "categories": imb["categories"]["counts"],
+            "attributes": imb["attributes"]["counts"],
+            "objects_by_split": {s: sum(len(r["objects"]) for r in by_split[s]) for s in SPLITS},
+            "categories_by_split": {s: {c: sum(1 for r in by_split[s] for o in r["objects"] if o["category"] == c)
+                                        for c in CATEGORIES} for s in SPLITS},
+            "dropped_objects": sum(len(r["dropped"]) for r in records),
+            "dropped_by_category": {c: sum(1 for r in records for d in r["dropped"] if d["category"] == c)
+                                    for c in CATEGORIES},
+            "hidden_style_labels": sum(len(o.get("hidden_attributes", [])) for o in objs),
+            "objects_without_attributes": sum(1 for o in objs if not o["attributes"]),
+        }
+        synth = {
+            "paper": "06 hierarchical label sharing (Tables 1-2, §4.1)",
+            "seed": int(self.seed),
+            "num_scenes": len(records),
+            "image_size": S,
+            "crop_size": int(self.crop_size),
+            "crop_pad": _CROP_PAD,
+            "config": self.config.to_dict(),
+            "split_fractions": list(self.split),
+            "splits": {s: len(by_split[s]) for s in SPLITS},
+            "taxonomy": {"object_types": list(OBJECT_TYPES), "categories": {c: CATEGORY_TYPE[c] for c in CATEGORIES},
+                         "prints": list(PRINTS), "styles": {s: list(c) for s, c in STYLES.items()}},
+            "counts": counts,
+            "imbalance": imb,
+            "files": {"images": "{split}/image/NNNNNN.jpg", "deepfashion2": "{split}/annos/NNNNNN.json",
+                      "coco": "annotations/instances_{split}.json", "crops": "crops/ (DeepFashion list files)",
+                      "crop_index": "crops/objects.jsonl", "ground_truth": "ground_truth.jsonl"},
+        }
+        return synth, {"num_objects": len(objs), "counts": counts, "imbalance": imb}
+
+    def summary(self, stats: dict, where: str) -> str:
+        return (f"FashionSynth outfit: {stats['num_scenes']} scenes, {stats['num_objects']} objects "
+                f"({stats['image_size']} px, crops {self.crop_size} px) in {where}: rendering "
+                f"{stats['scenes_per_second']:.0f} scenes/s per core, {stats['written_per_second']:.0f} scenes/s "
+                f"written")
+
+    def folder_name(self, num: int) -> str:
+        """``outfit-n<N>-s<seed>-px<P>-crop<C>``."""
+        return f"outfit-n{int(num)}-s{int(self.seed)}-px{int(self.config.image_size)}-crop{int(self.crop_size)}"
 
 
-def _is_outfit(out: Path) -> bool:
-    try:
-        return json.loads((out / "synth.json").read_text()).get("format") == "outfit"
-    except (OSError, ValueError):
-        return False
-
-
-def _dump(path: Path, obj, indent=None) -> None:
-    with open(path, "w", newline="\n", encoding="utf-8") as f:
-        json.dump(obj, f, indent=indent)
-        f.write("\n")
+def _default_workers(num_scenes: int, workers: int | None) -> int:
+    """``workers``, or for None: 2 for 400 scenes or more when the machine has 2 cores or more, else 1."""
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if num_scenes >= 400 else 1
+    return workers
 
 
 def generate_outfits(out_dir, num_scenes: int, seed: int = 0, image_size: int = 128, crop_size: int = 64,
@@ -1235,155 +1376,12 @@ def generate_outfits(out_dir, num_scenes: int, seed: int = 0, image_size: int = 
     or more when the machine has 2 cores or more, else 1); the files do not depend on it. A previous outfit
     dataset in ``out_dir`` is replaced; a non-empty folder that is not one is refused.
 
-    Returns statistics: ``out_dir``, ``num_scenes``, ``num_objects``, ``splits``, ``counts``, ``imbalance``,
-    ``seconds`` (wall), ``render_seconds``, ``scenes_per_second`` (rendering, per core) and
-    ``written_per_second`` (everything, wall clock).
+    Returns statistics (:func:`fashionlab.synth.writer.generate`): ``out_dir``, ``num_scenes``, ``num_objects``,
+    ``splits``, ``counts``, ``imbalance``, ``seconds`` (wall), ``render_seconds``, ``scenes_per_second``
+    (rendering, per core) and ``written_per_second`` (everything, wall clock).
     """
-    t_start = time.perf_counter()
-    config = replace(config or OUTFIT_CONFIG, image_size=int(image_size))
-    split = tuple(float(s) for s in split)
-    if len(split) != 3 or min(split) < 0 or abs(sum(split) - 1) > 1e-6:
-        raise ValueError(f"split must be three fractions summing to 1, got {split}")
-    if workers is None:
-        workers = min(2, os.cpu_count() or 1) if num_scenes >= 400 else 1
-    out = Path(out_dir)
-    prepare_folder(out, _OWN_FILES, [f"{s}/image/*.jpg" for s in SPLITS] + [f"{s}/annos/*.json" for s in SPLITS]
-                   + ["crops/img/*/*.jpg"], _is_outfit, "FashionSynth outfit dataset (format 'outfit')")
-    for s in SPLITS:
-        (out / s / "image").mkdir(parents=True, exist_ok=True)
-        (out / s / "annos").mkdir(parents=True, exist_ok=True)
-    for c in CATEGORIES:
-        (out / "crops" / "img" / c).mkdir(parents=True, exist_ok=True)
-    for d in ("annotations", "crops/Anno", "crops/Eval"):
-        (out / d).mkdir(parents=True, exist_ok=True)
-
-    plan = _plan(num_scenes, seed, split)
-    records, render_time = render_plan(plan, seed, config, out, _render_one, _render_chunk, extra=(int(crop_size),),
-                                       workers=workers, progress=progress, label="FashionSynth outfit",
-                                       t_start=t_start)
-    crops_of = {r["index"]: r.pop("_crops") for r in records}
-    S = config.image_size
-
-    # --- DeepFashion2 per-image JSON and COCO per split
-    cat_id = {c: i + 1 for i, c in enumerate(CATEGORIES)}
-    type_id = {t: i + 1 for i, t in enumerate(OBJECT_TYPES)}
-    coco = {s: {"images": [], "annotations": []} for s in SPLITS}
-    ann_id = 0
-    for r in records:
-        df2 = {"source": "shop", "pair_id": r["id"]}
-        for k, o in enumerate(r["objects"], 1):
-            df2[f"item{k}"] = {
-                "category_name": o["category"], "category_id": cat_id[o["category"]], "style": 0,
-                "bounding_box": list(o["box"]), "landmarks": [], "segmentation": [],
-                "scale": _scale_level(o["box"], S), "occlusion": _occlusion(o["visible_fraction"]), "zoom_in": 1,
-                "viewpoint": 2, "object_type": o["object_type"], "attributes": list(o["attributes"]),
-            }
-            ann_id += 1
-            x1, y1, x2, y2 = o["box"]
-            coco[r["split"]]["annotations"].append({
-                "id": ann_id, "image_id": r["id"], "category_id": type_id[o["object_type"]],
-                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1), "iscrowd": 0,
-                "garment_category": o["category"], "attributes": list(o["attributes"])})
-        _dump(out / r["split"] / "annos" / f"{r['id']:06d}.json", df2)
-        coco[r["split"]]["images"].append({"id": r["id"], "file_name": _scene_name(r["id"]), "width": S, "height": S})
-    mask = applicable_mask()
-    attr_names = [{"id": j + 1, "name": a, "kind": "print" if a in PRINTS else "style",
-                   "applies_to": [c for i, c in enumerate(CATEGORIES) if mask[i, j]]} for j, a in enumerate(ATTRIBUTES)]
-    for s in SPLITS:
-        _dump(out / "annotations" / f"instances_{s}.json", {
-            "info": {"description": f"FashionSynth outfit ({s}): paper 06 stand-in, our own generator",
-                     "version": VERSION, "year": 2024, "contributor": "fashionlab FashionSynth",
-                     "seed": int(seed)},
-            "licenses": [],
-            "images": coco[s]["images"],
-            "annotations": coco[s]["annotations"],
-            "categories": [{"id": type_id[t], "name": t, "supercategory": "garment"} for t in OBJECT_TYPES],
-            "garment_categories": [{"id": cat_id[c], "name": c, "object_type": CATEGORY_TYPE[c]} for c in CATEGORIES],
-            "attribute_names": attr_names,
-        })
-
-    # --- stage-2 crops: DeepFashion list files (docs/formats.md §5.3)
-    crop_rows = []
-    for r in records:
-        for k, (o, cr) in enumerate(zip(r["objects"], crops_of[r["index"]]), 1):
-            crop_rows.append((cr["name"], r, k, o, cr["box_in_crop"]))
-    ctype = {"upper body": 1, "lower body": 2, "full body": 3, "footwear": 4}
-    anno = out / "crops" / "Anno"
-    write_lines(anno / "list_category_cloth.txt", [str(len(CATEGORIES)), "category_name  category_type"] +
-                [c.ljust(15) + str(ctype[CATEGORY_TYPE[c]]) for c in CATEGORIES])
-    _list_file(anno / "list_category_img.txt", "image_name  category_label",
-               ((n, str(cat_id[o["category"]])) for n, _, _, o, _ in crop_rows))
-    write_lines(anno / "list_attr_cloth.txt", [str(len(ATTRIBUTES)), "attribute_name  attribute_type"] +
-                [a.ljust(29) + ("1" if a in PRINTS else "5") for a in ATTRIBUTES])
-    _list_file(anno / "list_attr_img.txt", "image_name  attribute_labels",
-               ((n, " ".join(" 1" if a in o["attributes"] else "-1" for a in ATTRIBUTES))
-                for n, _, _, o, _ in crop_rows))
-    width_digits = max(3, len(str(crop_size)))
-    _list_file(anno / "list_bbox.txt", "image_name  x_1  y_1  x_2  y_2",
-               ((n, " ".join(f"{v:0{width_digits}d}" for v in b)) for n, _, _, _, b in crop_rows))
-    _list_file(out / "crops" / "Eval" / "list_eval_partition.txt", "image_name  evaluation_status",
-               ((n, PARTITION_NAMES[r["split"]]) for n, r, _, _, _ in crop_rows))
-    write_lines(out / "crops" / "objects.jsonl", (json.dumps({
-        "name": n, "split": r["split"], "scene": r["file"], "scene_id": r["id"], "item": k, "box": o["box"],
-        "box_in_crop": b, "object_type": o["object_type"], "category": o["category"], "attributes": o["attributes"]})
-        for n, r, k, o, b in crop_rows))
-    write_lines(out / "ground_truth.jsonl", (json.dumps(r) for r in records))
-
-    # --- statistics
-    imb = outfit_statistics(records)
-    objs = [o for r in records for o in r["objects"]]
-    by_split = {s: [r for r in records if r["split"] == s] for s in SPLITS}
-    counts = {
-        "scenes": len(records),
-        "objects": len(objs),
-        "objects_per_scene": round(len(objs) / max(1, len(records)), 3),
-        "garments_per_scene": {str(k): sum(1 for r in records if len(r["outfit"]) == k) for k in range(1, 5)},
-        "object_types": imb["object_types"]["counts"],
-        "categories": imb["categories"]["counts"],
-        "attributes": imb["attributes"]["counts"],
-        "objects_by_split": {s: sum(len(r["objects"]) for r in by_split[s]) for s in SPLITS},
-        "categories_by_split": {s: {c: sum(1 for r in by_split[s] for o in r["objects"] if o["category"] == c)
-                                    for c in CATEGORIES} for s in SPLITS},
-        "dropped_objects": sum(len(r["dropped"]) for r in records),
-        "dropped_by_category": {c: sum(1 for r in records for d in r["dropped"] if d["category"] == c)
-                                for c in CATEGORIES},
-        "hidden_style_labels": sum(len(o.get("hidden_attributes", [])) for o in objs),
-        "objects_without_attributes": sum(1 for o in objs if not o["attributes"]),
-    }
-    synth = {
-        "generator": "FashionSynth",
-        "version": VERSION,
-        "format": "outfit",
-        "paper": "06 hierarchical label sharing (Tables 1-2, §4.1)",
-        "seed": int(seed),
-        "num_scenes": len(records),
-        "image_size": S,
-        "crop_size": int(crop_size),
-        "crop_pad": _CROP_PAD,
-        "config": config.to_dict(),
-        "split_fractions": list(split),
-        "splits": {s: len(by_split[s]) for s in SPLITS},
-        "taxonomy": {"object_types": list(OBJECT_TYPES), "categories": {c: CATEGORY_TYPE[c] for c in CATEGORIES},
-                     "prints": list(PRINTS), "styles": {s: list(c) for s, c in STYLES.items()}},
-        "counts": counts,
-        "imbalance": imb,
-        "files": {"images": "{split}/image/NNNNNN.jpg", "deepfashion2": "{split}/annos/NNNNNN.json",
-                  "coco": "annotations/instances_{split}.json", "crops": "crops/ (DeepFashion list files)",
-                  "crop_index": "crops/objects.jsonl", "ground_truth": "ground_truth.jsonl"},
-    }
-    _dump(out / "synth.json", synth, indent=2)
-    seconds = time.perf_counter() - t_start
-    stats = {"out_dir": str(out), "num_scenes": len(records), "num_objects": len(objs), "splits": synth["splits"],
-             "counts": counts, "imbalance": imb, "seconds": seconds, "render_seconds": render_time,
-             "scenes_per_second": len(records) / max(render_time, 1e-9),
-             "written_per_second": len(records) / max(seconds, 1e-9)}
-    if progress:
-        from ..config import display_path
-
-        print(f"FashionSynth outfit: {len(records)} scenes, {len(objs)} objects ({S} px, crops {crop_size} px) in "
-              f"{display_path(out)}: rendering {stats['scenes_per_second']:.0f} scenes/s per core, "
-              f"{stats['written_per_second']:.0f} scenes/s written", flush=True)
-    return stats
+    preset = OutfitPreset(seed, replace(config or OUTFIT_CONFIG, image_size=int(image_size)), int(crop_size), split)
+    return generate(preset, out_dir, num_scenes, workers=_default_workers(num_scenes, workers), progress=progress)
 
 
 def ensure_outfits(num_scenes: int, seed: int = 0, image_size: int = 128, crop_size: int = 64,
@@ -1391,15 +1389,9 @@ def ensure_outfits(num_scenes: int, seed: int = 0, image_size: int = 128, crop_s
     """Path of a complete FashionSynth outfit dataset (our own generator; paper 06's Tables 1-2 stand-in),
     generating it first if needed: ``<root>/outfit-n<N>-s<seed>-px<P>-crop<C>``, ``root`` defaulting to
     ``fashionlab.config.data_dir() / "synth"``. Written into a temporary folder renamed when complete
-    (:func:`~fashionlab.synth.fashionai.build_once`; the ``.complete`` marker holds :data:`VERSION`)."""
-    if root is None:
-        from ..config import data_dir
-
-        root = data_dir() / "synth"
-    path = Path(root) / f"outfit-n{int(num_scenes)}-s{int(seed)}-px{int(image_size)}-crop{int(crop_size)}"
-    return build_once(path, lambda tmp: generate_outfits(tmp, num_scenes, seed=seed, image_size=image_size,
-                                                         crop_size=crop_size, progress=progress, workers=workers),
-                      VERSION)
+    (:func:`~fashionlab.synth.writer.build_once`; the ``.complete`` marker holds :data:`VERSION`)."""
+    preset = OutfitPreset(seed, replace(OUTFIT_CONFIG, image_size=int(image_size)), int(crop_size))
+    return ensure(preset, num_scenes, root=root, workers=_default_workers(num_scenes, workers), progress=progress)
 
 
 def load_outfit_ground_truth(root, split: str | None = None) -> list[dict]:
@@ -1415,38 +1407,36 @@ def load_outfit_ground_truth(root, split: str | None = None) -> list[dict]:
     return recs if split is None else [r for r in recs if r["split"] == split]
 
 
+#: ``fashionlab synth outfit`` (:mod:`fashionlab.synth.cli`; the common options are declared there).
+COMMAND = SynthCommand(
+    name="outfit", generate=generate_outfits,
+    help="paper 06's outfit scenes (object types, categories, attributes); DeepFashion2 + COCO boxes and "
+         "DeepFashion-format crops",
+    description="Render a FashionSynth outfit dataset (paper 06 stand-in): scenes with DeepFashion2 and COCO "
+                "boxes, and DeepFashion-format crops.",
+    count=option("--scenes", type=int, required=True, help="number of scenes"),
+    options=(option("--crop-size", type=int, default=64, help="stage-2 crop side in pixels (default 64)"),),
+    image_size=128, image_help="scene side in pixels",
+    workers=None, workers_help="processes (default: 2 for 400+ scenes)",
+    report="wrote {num_scenes} scenes ({num_objects} objects) to {out} (rendering {scenes_per_second:.0f} scenes/s "
+           "per core; {written_per_second:.0f} scenes/s with crops, encoding and writing)")
+
+
 def main_outfit(argv=None) -> int:
     """Command line: ``fashionlab synth outfit --scenes N [--seed S] --out DIR [--image-size PX]
-    [--crop-size PX] [--workers W]`` (FashionSynth outfit preset, paper 06 stand-in)."""
-    p = argparse.ArgumentParser(prog="fashionlab synth outfit",
-                                description="Render a FashionSynth outfit dataset (paper 06 stand-in): scenes with "
-                                            "DeepFashion2 and COCO boxes, and DeepFashion-format crops.")
-    add_outfit_arguments(p)
-    args = p.parse_args(argv)
-    run_outfit_cli(args)
-    return 0
-
-
-def add_outfit_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of ``fashionlab synth outfit`` (FashionSynth outfit preset, paper 06 stand-in)."""
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--scenes", type=int, required=True, help="number of scenes")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-size", type=int, default=128, help="scene side in pixels (default 128)")
-    p.add_argument("--crop-size", type=int, default=64, help="stage-2 crop side in pixels (default 64)")
-    p.add_argument("--workers", type=int, default=None, help="processes (default: 2 for 400+ scenes)")
-    p.add_argument("--quiet", action="store_true")
+    [--crop-size PX] [--workers W]`` (FashionSynth outfit preset, paper 06 stand-in; the options of
+    :data:`COMMAND`)."""
+    return cli_main("outfit", argv)
 
 
 def run_outfit_cli(args) -> dict:
-    """Run ``fashionlab synth outfit`` (FashionSynth outfit preset, our own generator; paper 06 stand-in) from
-    parsed arguments (``out``, ``scenes``, ``seed``, ``image_size``, ``crop_size``, ``workers``, ``quiet``);
-    prints a summary line and returns :func:`generate_outfits`' statistics."""
+    """Run ``fashionlab synth outfit`` from parsed arguments (``out``, ``scenes``, ``seed``, ``image_size``,
+    ``crop_size``, ``workers``, ``quiet``); prints :data:`COMMAND`'s report line and returns
+    :func:`generate_outfits`' statistics. (What ``fashionlab/cli.py`` calls until it registers the synth commands
+    through :func:`fashionlab.synth.cli.add_synth_parser`.)"""
     stats = generate_outfits(Path(args.out), args.scenes, seed=args.seed, image_size=args.image_size,
                              crop_size=args.crop_size, progress=not args.quiet, workers=args.workers)
-    print(f"wrote {stats['num_scenes']} scenes ({stats['num_objects']} objects) to {args.out} (rendering "
-          f"{stats['scenes_per_second']:.0f} scenes/s per core; {stats['written_per_second']:.0f} scenes/s with "
-          f"crops, encoding and writing)")
+    print(COMMAND.report.format(out=args.out, **stats))
     return stats
 
 

@@ -98,13 +98,11 @@ dataset under ``fashionlab.config.data_dir() / "synth"``; ``fashionlab.datasets.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import math
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -112,16 +110,18 @@ from PIL import Image
 
 from ..taxonomy import FASHIONAI, AttributeSchema
 from . import patterns as P
-from .fashionai import write_lines, build_once, load_ground_truth, prepare_folder, render_plan
+from .cli import SynthCommand, main as cli_main, option
 from .garments import (BODY_TYPE, CATEGORIES, CATEGORY_FASTENINGS, DETAIL_ATTRIBUTES, NECK_FAMILIES, NUM_VALUES,
                        PRESETS, GarmentSpec, RenderConfig, allowed_values, render, sample_garment, set_value)
+from .writer import (Preset, config_tag, ensure, generate, load_ground_truth, resolve_render_config, write_json,
+                     write_lines)
 
 __all__ = [
     "VERSION", "SPLITS", "GENERAL", "SPECIAL", "ATTRIBUTES", "COLLAR_VALUES", "LENGTH_DIMENSION", "LENGTH_VALUES",
     "FASTENING_NAMES", "image_name",
     "ATTR_NUM", "SHOP_SCHEMA", "SHOP_CONFIG", "ShopDesign", "shop_values", "applicable", "sample_design",
     "make_designs", "garment_for", "render_shop", "fastening_visible", "onehot_labels", "label_lines",
-    "generate_shop", "ensure_shop", "load_shop_ground_truth", "load_mask", "main_shop",
+    "ShopPreset", "generate_shop", "ensure_shop", "load_shop_ground_truth", "load_mask", "COMMAND", "main_shop",
 ]
 
 #: Generator version, written to synth.json and checked by :func:`ensure_shop`.
@@ -472,74 +472,151 @@ def _plan(num_images: int, seed: int, train_fraction: float, query_fraction: flo
     return plan
 
 
-def _render_one(seed: int, item: dict, config: RenderConfig, designs, missing_rate: float, out_dir: Path | None):
-    index = item["index"]
-    t0 = time.perf_counter()
-    if designs is None:
-        d_index = None
-        design = sample_design(np.random.default_rng([seed, index, 2]))
-    else:
-        d_index = int(np.random.default_rng([seed, index, 2]).integers(len(designs)))
-        design = designs[d_index]
-    spec = garment_for(design, np.random.default_rng([seed, index]))
-    img, mask, gt = render_shop(spec, config, [seed, index, 1])
-    dt = time.perf_counter() - t0
-    drop = np.random.default_rng([seed, index, 3]).random(len(SPECIAL)) < missing_rate
-    labels = dict(gt["attributes"])
-    missing = []
-    for a, d in zip(SPECIAL, drop):
-        if labels[a] is None:
-            continue
-        if d or (a == "fastening" and not gt["fastening_visible"]):
-            labels[a] = None
-            missing.append(a)
-    name = image_name(seed, index)
-    filename = f"Images/{spec.category}/{name}.jpg"
-    mask_name = f"Masks/{spec.category}/{name}.png"
-    if out_dir is not None:
-        Image.fromarray(img).save(out_dir / filename, quality=_JPEG_QUALITY)
-        Image.fromarray(mask).convert("1").save(out_dir / mask_name, optimize=True)
-    record = {"index": index, "split": item["split"], "id": item["id"], "role": item["role"], "filename": filename,
-              "mask": mask_name, "design": d_index, "attributes": gt.pop("attributes"),
-              "attribute_names": gt.pop("attribute_names"), "labels": labels, "missing": missing}
-    record.update(gt)
-    return record, dt
+@dataclass
+class ShopPreset(Preset):
+    """The shop preset (paper 04 §3, §6; ADDE layout, docs/formats.md §5.6) for :mod:`fashionlab.synth.writer`:
+    ``seed``, the render ``config``, ``designs`` (catalogue size or None), ``missing_rate``, ``train_fraction``
+    and ``query_fraction`` (module docstring). The catalogue is drawn once (:func:`make_designs`)."""
 
+    name = "shop"
+    version = VERSION
+    label = "FashionSynth shop"
+    own_files = ("imgs_train.txt", "imgs_test.txt", "labels_train.txt", "labels_test.txt", "attr_num.txt",
+                 "meta.json", "query_test.txt", "gallery_test.txt")
+    image_globs = tuple(f"{top}/{c}/*.{ext}" for top, ext in (("Images", "jpg"), ("Masks", "png"))
+                        for c in CATEGORIES)
+    folders = tuple(f"{top}/{c}" for top in ("Images", "Masks") for c in CATEGORIES)
 
-def _render_chunk(args):
-    seed, items, config_dict, designs, missing_rate, out_dir = args
-    config = RenderConfig.from_dict(config_dict)
-    return [_render_one(seed, it, config, designs, missing_rate, Path(out_dir)) for it in items]
+    seed: int
+    config: RenderConfig
+    designs: int | None = None
+    missing_rate: float = 0.1
+    train_fraction: float = 0.8
+    query_fraction: float = 0.1
+    catalogue: list | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self):
+        if not 0 <= self.missing_rate <= 1:
+            raise ValueError(f"missing_rate must lie in [0, 1], got {self.missing_rate}")
+        if self.designs is not None:
+            self.catalogue = make_designs(self.designs, self.seed)
 
-_OWN_FILES = ("imgs_train.txt", "imgs_test.txt", "labels_train.txt", "labels_test.txt", "attr_num.txt", "meta.json",
-              "query_test.txt", "gallery_test.txt", "ground_truth.jsonl", "synth.json", ".complete")
+    def plan(self, num: int) -> list[dict]:
+        """Train ids first, then test; ``query_fraction`` of the test images are queries (§6)."""
+        return _plan(num, self.seed, self.train_fraction, self.query_fraction)
 
-
-def _is_shop(out: Path) -> bool:
-    try:
-        return json.loads((out / "synth.json").read_text()).get("format") == "shop"
-    except (OSError, ValueError):
-        return False
-
-
-def _prepare_folder(out: Path) -> None:
-    prepare_folder(out, _OWN_FILES, [f"{top}/{c}/*.{ext}" for top, ext in (("Images", "jpg"), ("Masks", "png"))
-                                     for c in CATEGORIES], _is_shop, "FashionSynth shop dataset (format 'shop')")
-
-
-def _resolve_config(config, image_size) -> RenderConfig:
-    if isinstance(config, str):
-        if config == "shop":
-            config = SHOP_CONFIG
-        elif config in PRESETS:
-            config = PRESETS[config]
+    def render_one(self, item: dict, out: Path | None) -> tuple[dict, float]:
+        """Draw the design (generator ``[seed, index, 2]``), the garment (``[seed, index]``), the picture with its
+        mask (``[seed, index, 1]``) and the missing labels (``[seed, index, 3]``)."""
+        seed, index = self.seed, item["index"]
+        t0 = time.perf_counter()
+        if self.catalogue is None:
+            d_index = None
+            design = sample_design(np.random.default_rng([seed, index, 2]))
         else:
-            raise ValueError(f"unknown config {config!r}; expected 'shop' or one of {list(PRESETS)}")
-    config = config or SHOP_CONFIG
-    if image_size is not None:
-        config = replace(config, image_size=int(image_size))
-    return config
+            d_index = int(np.random.default_rng([seed, index, 2]).integers(len(self.catalogue)))
+            design = self.catalogue[d_index]
+        spec = garment_for(design, np.random.default_rng([seed, index]))
+        img, mask, gt = render_shop(spec, self.config, [seed, index, 1])
+        dt = time.perf_counter() - t0
+        drop = np.random.default_rng([seed, index, 3]).random(len(SPECIAL)) < self.missing_rate
+        labels = dict(gt["attributes"])
+        missing = []
+        for a, d in zip(SPECIAL, drop):
+            if labels[a] is None:
+                continue
+            if d or (a == "fastening" and not gt["fastening_visible"]):
+                labels[a] = None
+                missing.append(a)
+        name = image_name(seed, index)
+        filename = f"Images/{spec.category}/{name}.jpg"
+        mask_name = f"Masks/{spec.category}/{name}.png"
+        if out is not None:
+            Image.fromarray(img).save(out / filename, quality=_JPEG_QUALITY)
+            Image.fromarray(mask).convert("1").save(out / mask_name, optimize=True)
+        record = {"index": index, "split": item["split"], "id": item["id"], "role": item["role"],
+                  "filename": filename, "mask": mask_name, "design": d_index, "attributes": gt.pop("attributes"),
+                  "attribute_names": gt.pop("attribute_names"), "labels": labels, "missing": missing}
+        record.update(gt)
+        return record, dt
+
+    def write_splits(self, out: Path, records: list[dict]) -> tuple[dict, dict]:
+        """The ADDE files (``imgs_*``, ``labels_*``, ``attr_num.txt``), ``meta.json`` and the test split's
+        query and gallery lists."""
+        by_split = {s: sorted((r for r in records if r["split"] == s), key=lambda r: r["id"]) for s in SPLITS}
+        for s in SPLITS:
+            write_lines(out / f"imgs_{s}.txt", (r["filename"] for r in by_split[s]))
+            rows = np.array([[(-1 if r["labels"][a] is None else r["labels"][a]) for a in ATTRIBUTES]
+                             for r in by_split[s]], dtype=np.int64).reshape(-1, len(ATTRIBUTES))
+            write_lines(out / f"labels_{s}.txt", label_lines(rows))
+        write_lines(out / "attr_num.txt", (str(n) for n in ATTR_NUM))
+        meta = SHOP_SCHEMA.to_meta()
+        meta["GENERAL"], meta["SPECIAL"] = list(GENERAL), list(SPECIAL)
+        write_json(out / "meta.json", meta)
+        queries = [r for r in by_split["test"] if r["role"] == "query"]
+        gallery = [r for r in by_split["test"] if r["role"] == "gallery"]
+        write_lines(out / "query_test.txt", (str(r["id"]) for r in queries))
+        write_lines(out / "gallery_test.txt", (str(r["id"]) for r in gallery))
+
+        counts = {s: {a: [0] * n for a, n in zip(ATTRIBUTES, ATTR_NUM)} for s in SPLITS}
+        missing = {s: {a: 0 for a in ATTRIBUTES} for s in SPLITS}
+        for r in records:
+            for a in ATTRIBUTES:
+                v = r["labels"][a]
+                if v is None:
+                    missing[r["split"]][a] += 1
+                else:
+                    counts[r["split"]][a][v] += 1
+        key = lambda r: tuple(r["attributes"][a] for a in ATTRIBUTES)  # noqa: E731
+        in_gallery = {}
+        for r in gallery:
+            in_gallery[key(r)] = in_gallery.get(key(r), 0) + 1
+        matched = sum(1 for r in queries if key(r) in in_gallery)
+        synth = {
+            "seed": int(self.seed),
+            "num_images": len(records),
+            "image_size": self.config.image_size,
+            "config": self.config.to_dict(),
+            "designs": self.designs,
+            "missing_rate": self.missing_rate,
+            "train_fraction": self.train_fraction,
+            "query_fraction": self.query_fraction,
+            "splits": {s: len(by_split[s]) for s in SPLITS},
+            "queries": len(queries),
+            "gallery": len(gallery),
+            "queries_with_exact_match": matched,
+            "attributes": {"general": list(GENERAL), "special": list(SPECIAL)},
+            "attr_num": list(ATTR_NUM),
+            "label_counts": counts,
+            "unlabelled": missing,
+            "files": {
+                "images": "Images/<category>/<32 hex>.jpg",
+                "masks": "Masks/<category>/<32 hex>.png",
+                "adde": ["imgs_train.txt", "imgs_test.txt", "labels_train.txt", "labels_test.txt", "attr_num.txt"],
+                "meta": "meta.json",
+                "retrieval": ["query_test.txt", "gallery_test.txt"],
+                "ground_truth": "ground_truth.jsonl",
+            },
+        }
+        return synth, {"queries": len(queries), "gallery": len(gallery), "queries_with_exact_match": matched}
+
+    def summary(self, stats: dict, where: str) -> str:
+        return (super().summary(stats, where) + f"; {stats['queries_with_exact_match']}/{stats['queries']} queries "
+                f"have an exact match in the gallery")
+
+    def folder_name(self, num: int) -> str:
+        """``shop-n<N>-s<seed>-px<P>`` plus ``-d<designs>``, ``-m<missing_rate>``, ``-q<query_fraction>``,
+        ``-t<train_fraction>`` and ``-c<hash>`` for options other than the defaults."""
+        name = f"shop-n{num}-s{self.seed}-px{self.config.image_size}"
+        if self.designs is not None:
+            name += f"-d{self.designs}"
+        if self.missing_rate != 0.1:
+            name += f"-m{self.missing_rate:g}"
+        if self.query_fraction != 0.1:
+            name += f"-q{self.query_fraction:g}"
+        if self.train_fraction != 0.8:
+            name += f"-t{self.train_fraction:g}"
+        return name + config_tag(self.config, SHOP_CONFIG)
 
 
 def generate_shop(out_dir, num_images: int, seed: int = 0, image_size: int | None = 128,
@@ -557,128 +634,13 @@ def generate_shop(out_dir, num_images: int, seed: int = 0, image_size: int | Non
     replaced (its own files only); a non-empty folder that is not one is refused. Same seed and options give
     byte-identical files.
 
-    Returns statistics: ``num_images``, ``splits``, ``queries``, ``gallery``, ``seconds``, ``render_seconds``,
-    ``images_per_second`` (rendering with the mask and fastening check, per core), ``written_per_second``.
+    Returns statistics (:func:`fashionlab.synth.writer.generate`): ``num_images``, ``splits``, ``queries``,
+    ``gallery``, ``queries_with_exact_match``, ``seconds``, ``render_seconds``, ``images_per_second``
+    (rendering with the mask and fastening check, per core), ``written_per_second``.
     """
-    t_start = time.perf_counter()
-    config = _resolve_config(config, image_size)
-    if not 0 <= missing_rate <= 1:
-        raise ValueError(f"missing_rate must lie in [0, 1], got {missing_rate}")
-    plan = _plan(num_images, seed, train_fraction, query_fraction)
-    catalogue = make_designs(designs, seed) if designs is not None else None
-    out = Path(out_dir)
-    _prepare_folder(out)
-    for top in ("Images", "Masks"):
-        for c in CATEGORIES:
-            (out / top / c).mkdir(parents=True, exist_ok=True)
-
-    records, render_time = render_plan(plan, seed, config, out, _render_one, _render_chunk, extra=(catalogue, missing_rate),
-                                       workers=workers, progress=progress, label="FashionSynth shop",
-                                       t_start=t_start)
-
-    by_split = {s: sorted((r for r in records if r["split"] == s), key=lambda r: r["id"]) for s in SPLITS}
-    for s in SPLITS:
-        write_lines(out / f"imgs_{s}.txt", (r["filename"] for r in by_split[s]))
-        rows = np.array([[(-1 if r["labels"][a] is None else r["labels"][a]) for a in ATTRIBUTES]
-                         for r in by_split[s]], dtype=np.int64).reshape(-1, len(ATTRIBUTES))
-        write_lines(out / f"labels_{s}.txt", label_lines(rows))
-    write_lines(out / "attr_num.txt", (str(n) for n in ATTR_NUM))
-    meta = SHOP_SCHEMA.to_meta()
-    meta["GENERAL"], meta["SPECIAL"] = list(GENERAL), list(SPECIAL)
-    with open(out / "meta.json", "w", newline="\n", encoding="utf-8") as f:
-        json.dump(meta, f, indent=2)
-        f.write("\n")
-    queries = [r for r in by_split["test"] if r["role"] == "query"]
-    gallery = [r for r in by_split["test"] if r["role"] == "gallery"]
-    write_lines(out / "query_test.txt", (str(r["id"]) for r in queries))
-    write_lines(out / "gallery_test.txt", (str(r["id"]) for r in gallery))
-    write_lines(out / "ground_truth.jsonl", (json.dumps(r) for r in records))
-
-    counts = {s: {a: [0] * n for a, n in zip(ATTRIBUTES, ATTR_NUM)} for s in SPLITS}
-    missing = {s: {a: 0 for a in ATTRIBUTES} for s in SPLITS}
-    for r in records:
-        for a in ATTRIBUTES:
-            v = r["labels"][a]
-            if v is None:
-                missing[r["split"]][a] += 1
-            else:
-                counts[r["split"]][a][v] += 1
-    key = lambda r: tuple(r["attributes"][a] for a in ATTRIBUTES)  # noqa: E731
-    in_gallery = {}
-    for r in gallery:
-        in_gallery[key(r)] = in_gallery.get(key(r), 0) + 1
-    matched = sum(1 for r in queries if key(r) in in_gallery)
-    synth = {
-        "generator": "FashionSynth",
-        "version": VERSION,
-        "format": "shop",
-        "seed": int(seed),
-        "num_images": len(records),
-        "image_size": config.image_size,
-        "config": config.to_dict(),
-        "designs": designs,
-        "missing_rate": missing_rate,
-        "train_fraction": train_fraction,
-        "query_fraction": query_fraction,
-        "splits": {s: len(by_split[s]) for s in SPLITS},
-        "queries": len(queries),
-        "gallery": len(gallery),
-        "queries_with_exact_match": matched,
-        "attributes": {"general": list(GENERAL), "special": list(SPECIAL)},
-        "attr_num": list(ATTR_NUM),
-        "label_counts": counts,
-        "unlabelled": missing,
-        "files": {
-            "images": "Images/<category>/<32 hex>.jpg",
-            "masks": "Masks/<category>/<32 hex>.png",
-            "adde": ["imgs_train.txt", "imgs_test.txt", "labels_train.txt", "labels_test.txt", "attr_num.txt"],
-            "meta": "meta.json",
-            "retrieval": ["query_test.txt", "gallery_test.txt"],
-            "ground_truth": "ground_truth.jsonl",
-        },
-    }
-    with open(out / "synth.json", "w", newline="\n", encoding="utf-8") as f:
-        json.dump(synth, f, indent=2)
-        f.write("\n")
-
-    seconds = time.perf_counter() - t_start
-    stats = {
-        "out_dir": str(out),
-        "num_images": len(records),
-        "image_size": config.image_size,
-        "seed": int(seed),
-        "splits": synth["splits"],
-        "queries": len(queries),
-        "gallery": len(gallery),
-        "queries_with_exact_match": matched,
-        "seconds": seconds,
-        "render_seconds": render_time,
-        "images_per_second": len(records) / max(render_time, 1e-9),
-        "written_per_second": len(records) / max(seconds, 1e-9),
-    }
-    if progress:
-        from ..config import display_path
-
-        print(f"FashionSynth shop: {len(records)} images ({config.image_size} px) in {display_path(out)}: rendering "
-              f"{stats['images_per_second']:.0f} images/s per core, {stats['written_per_second']:.0f} images/s "
-              f"written; {matched}/{len(queries)} queries have an exact match in the gallery", flush=True)
-    return stats
-
-
-def _folder_name(num_images, seed, image_size, config, designs, missing_rate, query_fraction=0.1,
-                 train_fraction=0.8) -> str:
-    name = f"shop-n{num_images}-s{seed}-px{image_size}"
-    if designs is not None:
-        name += f"-d{designs}"
-    if missing_rate != 0.1:
-        name += f"-m{missing_rate:g}"
-    if query_fraction != 0.1:
-        name += f"-q{query_fraction:g}"
-    if train_fraction != 0.8:
-        name += f"-t{train_fraction:g}"
-    if config != replace(SHOP_CONFIG, image_size=image_size):
-        name += "-c" + hashlib.md5(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-    return name
+    preset = ShopPreset(seed, resolve_render_config(config, image_size, SHOP_CONFIG, "shop"), designs,
+                        missing_rate, train_fraction, query_fraction)
+    return generate(preset, out_dir, num_images, workers=workers, progress=progress)
 
 
 def ensure_shop(num_images: int, seed: int = 0, image_size: int = 128, progress: bool = True, root=None,
@@ -687,24 +649,14 @@ def ensure_shop(num_images: int, seed: int = 0, image_size: int = 128, progress:
     """Path of a complete FashionSynth shop dataset (paper 04 §3), generating it first if needed.
 
     The dataset lives in ``<root>/shop-n<N>-s<seed>-px<P>`` (plus ``-d<designs>``, ``-m<missing_rate>``,
-    ``-q<query_fraction>``, ``-t<train_fraction>`` and ``-c<hash>`` for non-default options), where ``root`` defaults to ``fashionlab.config.data_dir() / "synth"``.
-    As :func:`~fashionlab.synth.fashionai.ensure_fashionai`: generated only when the completion marker
-    (``.complete``, holding the generator version) is missing or from another version, into a temporary folder
-    that is renamed when done.
+    ``-q<query_fraction>``, ``-t<train_fraction>`` and ``-c<hash>`` for non-default options), where ``root``
+    defaults to ``fashionlab.config.data_dir() / "synth"``. As :func:`~fashionlab.synth.fashionai.ensure_fashionai`:
+    generated only when the completion marker (``.complete``, holding the generator version) is missing or from
+    another version, into a temporary folder that is renamed when done.
     """
-    config = _resolve_config(config, image_size)
-    if root is None:
-        from ..config import data_dir
-
-        root = data_dir() / "synth"
-    root = Path(root)
-    path = root / _folder_name(num_images, seed, image_size, config, designs, missing_rate, query_fraction,
-                               train_fraction)
-    return build_once(path, lambda tmp: generate_shop(tmp, num_images, seed=seed, image_size=image_size,
-                                                      config=config, designs=designs, missing_rate=missing_rate,
-                                                      progress=progress, workers=workers,
-                                                      query_fraction=query_fraction,
-                                                      train_fraction=train_fraction), VERSION)
+    preset = ShopPreset(seed, resolve_render_config(config, image_size, SHOP_CONFIG, "shop"), designs,
+                        missing_rate, train_fraction, query_fraction)
+    return ensure(preset, num_images, root=root, workers=workers, progress=progress)
 
 
 def load_shop_ground_truth(root, split: str | None = None) -> list[dict]:
@@ -721,23 +673,25 @@ def load_mask(root, record: dict) -> np.ndarray:
         return np.asarray(im.convert("L")) > 127
 
 
+#: ``fashionlab synth shop`` (:mod:`fashionlab.synth.cli`; the common options are declared there).
+COMMAND = SynthCommand(
+    name="shop", generate=generate_shop,
+    help="paper 04's shop dataset (Shopping100k stand-in); ADDE split files",
+    description="Render a FashionSynth shop dataset (paper 04's Shopping100k stand-in) in the ADDE split-file "
+                "layout.",
+    count=option("--num-images", type=int, required=True),
+    options=(option("--designs", type=int, default=None, help="draw the images from a catalogue of D designs"),
+             option("--missing-rate", type=float, default=0.1,
+                    help="chance that an applicable special attribute is unlabelled (default 0.1)")),
+    image_size=128,
+    report="wrote {num_images} images to {out} (rendering {images_per_second:.0f} images/s per core with masks; "
+           "{written_per_second:.0f} images/s with encoding and writing)")
+
+
 def main_shop(argv=None) -> int:
-    """Command line: ``python -m fashionlab.synth.shop --out DIR --num-images N [--seed S] [--image-size PX]``."""
-    p = argparse.ArgumentParser(prog="fashionlab synth shop",
-                                description="Render a FashionSynth shop dataset (paper 04's Shopping100k stand-in) "
-                                            "in the ADDE split-file layout.")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--num-images", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-size", type=int, default=128, help="canvas side in pixels (default 128)")
-    p.add_argument("--designs", type=int, default=None, help="draw the images from a catalogue of this many designs")
-    p.add_argument("--missing-rate", type=float, default=0.1)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
-    generate_shop(args.out, args.num_images, seed=args.seed, image_size=args.image_size, designs=args.designs,
-                  missing_rate=args.missing_rate, progress=not args.quiet, workers=args.workers)
-    return 0
+    """Command line: ``python -m fashionlab.synth.shop --out DIR --num-images N [--seed S] [--image-size PX]``
+    (the options of :data:`COMMAND`)."""
+    return cli_main("shop", argv)
 
 
 if __name__ == "__main__":
