@@ -1,7 +1,9 @@
 """Config, taxonomy, the experiment registry and results files, notebook hygiene, the CLI parser."""
+import dataclasses
 import json
 
 import pytest
+import torch
 
 from fashionlab import config, nbtools
 from fashionlab.experiments import registry
@@ -35,12 +37,17 @@ def test_fashionai_schema_matches_the_real_meta_counts():
 def toy_experiment():
     name = "toy-for-tests"
 
-    def fn(mode, data, seed, progress):
+    @dataclasses.dataclass
+    class ToyResult(registry.Result):
+        x: int = 0
+
+    def fn(mode, data, seed, progress, device):
+        assert isinstance(device, torch.device)  # resolved once by run()
         rows = [{"method": "M", "metric": "mAP", "attribute": "a", "value": 10.0 + seed},
                 {"method": "M", "metric": "mAP", "value": 12.5},
                 {"method": "M", "metric": "R@5", "value": 40.0}]
         paper = [{"method": "M", "metric": "mAP", "value": 50.0, "dataset": "Real (paper)"}]
-        return registry.Outcome(rows=rows, paper_rows=paper, dataset="toy", extra={"x": 1})
+        return ToyResult(rows=rows, paper_rows=paper, dataset="toy", x=1)
 
     registry.register(name, "toy")(fn)
     yield name
@@ -52,7 +59,9 @@ def test_run_writes_the_results_schema(tmp_path, toy_experiment):
     saved = json.loads((tmp_path / f"{toy_experiment}.json").read_text())
     assert set(saved) == {"experiment", "mode", "seed", "device", "seconds", "dataset", "rows", "paper_rows"}
     assert saved["mode"] == "quick" and saved["seed"] == 3 and saved["rows"][0]["value"] == 13.0
-    assert res["extra"] == {"x": 1} and "extra" not in saved
+    assert res.x == 1 and "x" not in saved and res.seed == 3 and res.experiment == toy_experiment
+    assert res.to_json() == {**saved, "seconds": round(res.seconds, 1)}
+    assert res.table("mAP").loc["M", "a"] == 13.0 and res.table("mAP").loc["M", "overall"] == 12.5
     md = (tmp_path / f"{toy_experiment}.md").read_text()
     assert "| M | 13.00 | 12.50 |" in md  # attribute column, then overall
     assert "| M | 40.00 |" in md and "## Paper: Real (paper)" in md
@@ -61,12 +70,21 @@ def test_run_writes_the_results_schema(tmp_path, toy_experiment):
 
 def test_run_rejects_rows_without_schema_keys(tmp_path):
     registry.register("broken-for-tests", "x")(
-        lambda mode, data, seed, progress: registry.Outcome(rows=[{"method": "M", "value": 1.0}]))
+        lambda mode, data, seed, progress, device: registry.Result(rows=[{"method": "M", "value": 1.0}]))
     try:
         with pytest.raises(ValueError, match=r"rows\[0\] lacks \['metric'\]"):
             registry.run("broken-for-tests", mode="quick", out=None)
     finally:
         registry._REGISTRY.pop("broken-for-tests")
+
+
+def test_run_wants_a_typed_result():
+    registry.register("untyped-for-tests", "x")(lambda mode, data, seed, progress, device: {"rows": []})
+    try:
+        with pytest.raises(TypeError, match="not an experiments.Result"):
+            registry.run("untyped-for-tests", mode="quick", out=None)
+    finally:
+        registry._REGISTRY.pop("untyped-for-tests")
 
 
 def test_unknown_experiment_and_missing_results(tmp_path):

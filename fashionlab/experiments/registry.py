@@ -67,11 +67,6 @@ class Result:
         return out[[c for c in order if c in out.columns]]
 
 
-@dataclass
-class Outcome(Result):  # TRANSITIONAL: removed once every recipe returns its own Result subclass
-    extra: dict = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class Experiment:
     name: str
@@ -134,12 +129,8 @@ def run(name: str, mode: str | None = None, data: str | Path | None = None, seed
     dev = engine.device(device, verbose=False)
     t0 = time.perf_counter()
     with engine.retraining(True) if retrain else contextlib.nullcontext():
-        import inspect  # TRANSITIONAL
-
-        if "device" in inspect.signature(exp.fn).parameters:
-            options["device"] = dev
         result = exp.fn(mode=mode, data=None if data is None else Path(data), seed=seed, progress=progress,
-                        **options)
+                        device=dev, **options)
     if not isinstance(result, Result):
         raise TypeError(f"experiment {name!r} returned {type(result).__name__}, not an experiments.Result")
     result.experiment, result.mode, result.seed = name, mode, seed
