@@ -106,7 +106,7 @@ def add_synth_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``synth`` with one sub-command per preset on ``subparsers`` (what ``add_subparsers()`` returns);
     each sets ``func=run_synth``, so the caller runs ``args.func(args)``. Returns the ``synth`` parser."""
     s = subparsers.add_parser("synth", help="render a FashionSynth dataset in a real dataset's format")
-    ssub = s.add_subparsers(dest="preset", required=True)
+    ssub = s.add_subparsers(dest="synth_command", metavar="preset", required=True)
     for cmd in commands().values():
         _add_options(ssub.add_parser(cmd.name, help=cmd.help, description=cmd.description), cmd)
     return s
