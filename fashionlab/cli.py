@@ -1,13 +1,13 @@
 """The ``fashionlab`` command line.
 
-``fashionlab synth fashionai --out DIR --num-images N --seed S [--image-size PX]``
+``fashionlab synth fashionai --out DIR --num-images N --seed S [--image-size PX] [--preset P] [--workers W]``
     render a FashionSynth dataset in the FashionAI and ASEN split formats (docs/formats.md §5.1, §5.2).
-``fashionlab synth shop --out DIR --num-images N --seed S [--image-size PX] [--designs D]``
+``fashionlab synth shop --out DIR --num-images N --seed S [--image-size PX] [--designs D] [--missing-rate R] [--workers W]``
     render paper 04's Shopping100k stand-in in the ADDE split layout (docs/formats.md §5.6).
-``fashionlab synth multilabel --out DIR --num-images N --seed S [--image-size PX]``
+``fashionlab synth multilabel --out DIR --num-images N --seed S [--image-size PX] [--workers W]``
     render paper 05's DeepFashion stand-in (several classes per attribute group) in the DeepFashion list files
     (docs/formats.md §5.3) and ASEN's DeepFashion split files (§5.1).
-``fashionlab synth outfit --out DIR --scenes N --seed S [--image-size PX] [--crop-size PX]``
+``fashionlab synth outfit --out DIR --scenes N --seed S [--image-size PX] [--crop-size PX] [--workers W]``
     render paper 06's outfit scenes (one mannequin, 2-4 garments, a box per object) with DeepFashion2 per-image
     JSON and COCO detection JSON (docs/formats.md §5.4), and the stage-2 crops in the DeepFashion list files (§5.3).
 ``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR] [--device D] [--retrain]``
@@ -24,44 +24,6 @@ import time
 from pathlib import Path
 
 from .config import MODES, results_dir
-
-
-def _synth(args) -> int:
-    from .synth import generate_fashionai
-
-    stats = generate_fashionai(Path(args.out), num_images=args.num_images, seed=args.seed,
-                               image_size=args.image_size, progress=not args.quiet)
-    print(f"wrote {stats['num_images']} images to {args.out} (rendering {stats['images_per_second']:.0f} images/s "
-          f"per core; {stats['written_per_second']:.0f} images/s with JPEG encoding and writing)")
-    return 0
-
-
-def _synth_shop(args) -> int:
-    from .synth import generate_shop
-
-    stats = generate_shop(Path(args.out), num_images=args.num_images, seed=args.seed, image_size=args.image_size,
-                          designs=args.designs, progress=not args.quiet)
-    print(f"wrote {stats['num_images']} images to {args.out} (rendering {stats['images_per_second']:.0f} images/s "
-          f"per core with masks; {stats['written_per_second']:.0f} images/s with encoding and writing)")
-    return 0
-
-
-def _synth_multilabel(args) -> int:
-    from .synth import generate_multilabel
-
-    stats = generate_multilabel(Path(args.out), num_images=args.num_images, seed=args.seed,
-                                image_size=args.image_size, progress=not args.quiet, workers=args.workers)
-    print(f"wrote {stats['num_images']} images to {args.out} (rendering {stats['images_per_second']:.0f} images/s "
-          f"per core with the visibility checks; {stats['written_per_second']:.0f} images/s with encoding and "
-          f"writing)")
-    return 0
-
-
-def _synth_outfit(args) -> int:
-    from .synth.outfit import run_outfit_cli
-
-    run_outfit_cli(args)
-    return 0
 
 
 def _reproduce(args) -> int:
@@ -101,42 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fashionlab", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("synth", help="render a FashionSynth dataset in a real dataset's format")
-    ssub = s.add_subparsers(dest="preset", required=True)
-    fa = ssub.add_parser("fashionai", help="FashionAI attributes; ASEN split files and FashionAI label.csv")
-    fa.add_argument("--out", required=True, help="output folder")
-    fa.add_argument("--num-images", type=int, required=True)
-    fa.add_argument("--seed", type=int, default=0)
-    fa.add_argument("--image-size", type=int, default=128, help="canvas side in pixels (default 128)")
-    fa.add_argument("--quiet", action="store_true")
-    fa.set_defaults(func=_synth)
-    sh = ssub.add_parser("shop", help="paper 04's shop dataset (Shopping100k stand-in); ADDE split files")
-    sh.add_argument("--out", required=True, help="output folder")
-    sh.add_argument("--num-images", type=int, required=True)
-    sh.add_argument("--seed", type=int, default=0)
-    sh.add_argument("--image-size", type=int, default=128, help="canvas side in pixels (default 128)")
-    sh.add_argument("--designs", type=int, default=None, help="draw the images from a catalogue of D designs")
-    sh.add_argument("--quiet", action="store_true")
-    sh.set_defaults(func=_synth_shop)
-    ml = ssub.add_parser("multilabel", help="paper 05's multi-label dataset (DeepFashion stand-in); DeepFashion "
-                                            "list files and ASEN split files")
-    ml.add_argument("--out", required=True, help="output folder")
-    ml.add_argument("--num-images", type=int, required=True)
-    ml.add_argument("--seed", type=int, default=0)
-    ml.add_argument("--image-size", type=int, default=64, help="canvas side in pixels (default 64)")
-    ml.add_argument("--workers", type=int, default=1)
-    ml.add_argument("--quiet", action="store_true")
-    ml.set_defaults(func=_synth_multilabel)
-    of = ssub.add_parser("outfit", help="paper 06's outfit scenes (object types, categories, attributes); "
-                                        "DeepFashion2 + COCO boxes and DeepFashion-format crops")
-    of.add_argument("--out", required=True, help="output folder")
-    of.add_argument("--scenes", type=int, required=True, help="number of scenes")
-    of.add_argument("--seed", type=int, default=0)
-    of.add_argument("--image-size", type=int, default=128, help="scene side in pixels (default 128)")
-    of.add_argument("--crop-size", type=int, default=64, help="stage-2 crop side in pixels (default 64)")
-    of.add_argument("--workers", type=int, default=None, help="processes (default: 2 for 400+ scenes)")
-    of.add_argument("--quiet", action="store_true")
-    of.set_defaults(func=_synth_outfit)
+    from .synth.cli import add_synth_parser
+
+    add_synth_parser(sub)  # `synth fashionai|shop|multilabel|outfit`, each preset's options declared beside it
 
     r = sub.add_parser("reproduce", help="run a registered experiment (or 'all') and write NAME.json/NAME.md")
     r.add_argument("name")

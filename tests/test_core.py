@@ -109,7 +109,7 @@ def test_cli_parser():
     from fashionlab.cli import build_parser
 
     args = build_parser().parse_args(["synth", "fashionai", "--out", "d", "--num-images", "10", "--seed", "4"])
-    assert (args.preset, args.num_images, args.seed, args.image_size) == ("fashionai", 10, 4, 128)
+    assert (args.synth_command, args.num_images, args.seed, args.image_size, args.preset) == ("fashionai", 10, 4, 128, "wild")
     args = build_parser().parse_args(["reproduce", "random-baseline", "--mode", "quick"])
     assert args.name == "random-baseline" and args.mode == "quick"
     with pytest.raises(SystemExit):

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import Result, register
+from ..datasets.sources import SYNTH_SIZES, SynthSize, fashionai_data  # noqa: F401  (public here too)
+from ..models import random_embeddings
+from .registry import Result, map_rows, register
 
 # ASEN slides (paper 03), FashionAI / DARN / DeepFashion tables: attribute mAP in percent, overall last.
 PAPER_TABLES = {
@@ -50,58 +52,6 @@ def paper_rows(method: str, dataset: str = "FashionAI") -> list[dict]:
             for a, v in zip(table["attributes"], values[:-1])]
     rows.append({"method": method, "metric": "mAP", "value": values[-1], "dataset": label})
     return rows
-
-
-def map_rows(method: str, result: dict, attributes, metric: str = "mAP") -> list[dict]:
-    """Turn :func:`fashionlab.metrics.attribute_map` output (fractions) into result rows in percent."""
-    rows = [{"method": method, "metric": metric, "attribute": attributes[a], "value": round(100 * float(v), 2)}
-            for a, v in sorted((k, v) for k, v in result.items() if k != "overall")]
-    rows.append({"method": method, "metric": metric, "value": round(100 * float(result["overall"]), 2)})
-    return rows
-
-
-@dataclass(frozen=True)
-class SynthSize:
-    """How big the generated FashionSynth dataset is in each mode."""
-
-    num_images: int
-    image_size: int
-
-
-SYNTH_SIZES = {
-    "quick": SynthSize(num_images=1600, image_size=64),
-    "default": SynthSize(num_images=36000, image_size=128),
-    "full": SynthSize(num_images=60000, image_size=224),
-}
-
-
-def fashionai_data(mode: str, data: Path | None, seed: int, progress: bool = True) -> tuple[Path, str]:
-    """The dataset folder an experiment runs on: ``data`` if given (``--data``), else ``$FASHIONLAB_FASHIONAI``
-    (a real FashionAI folder in the ASEN split layout), else a FashionSynth dataset sized for ``mode``."""
-    import os
-
-    if data is not None:
-        return Path(data), f"{Path(data).name} (from --data)"
-    if os.environ.get("FASHIONLAB_FASHIONAI"):
-        real = Path(os.environ["FASHIONLAB_FASHIONAI"])
-        if not real.is_dir():
-            raise FileNotFoundError(f"FASHIONLAB_FASHIONAI={real} is not a folder; it should hold the ASEN split "
-                                    f"files (filenames_*.txt, query_*.txt, candidate_*.txt, meta.json) and images")
-        return real, f"{real.name} (from FASHIONLAB_FASHIONAI)"
-    from ..synth import ensure_fashionai
-
-    size = SYNTH_SIZES[mode]
-    root = ensure_fashionai(num_images=size.num_images, seed=seed, image_size=size.image_size, progress=progress)
-    return root, f"FashionSynth fashionai, {size.num_images} images, {size.image_size} px, seed {seed}"
-
-
-def random_embeddings(n: int, dim: int = 64, seed: int = 0):
-    """``n`` random unit vectors (Gaussian, normalised): the random baseline's "model"."""
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, dim, generator=g, dtype=torch.float64)
-    return x / x.norm(dim=1, keepdim=True)
 
 
 def _dataset_name(schema) -> str:

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import fashionai_data, map_rows
+from ..datasets.sources import fashionai_data
 from .paper01_tables import PAPER_DATASET, common_notes, paper_rows, recognition_notes, retrieval_notes
-from .registry import Result, register
+from .registry import Result, map_rows, register
 
 __all__ = ["Paper01Config", "PAPER01_CONFIGS", "RECOGNITION_METHODS", "RETRIEVAL_METHODS", "Paper01Data",
            "Paper01Result", "load_data", "build_model", "train", "evaluate", "report", "item_embeddings",

@@ -64,11 +64,11 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import TwoScaleImages  # noqa: F401  (re-exported)
-from .baselines import map_rows, random_embeddings
+from ..models import random_embeddings
 from .paper03_data import AsenData
 from .paper03_regions import attention_scores, oracle_boxes, pointing_game, region_crop_images, union_regions
 from .paper03_tables import PAPER_ATTRIBUTES, PAPER_DATASET, notes, paper_rows
-from .registry import Result, register
+from .registry import Result, map_rows, register
 
 __all__ = ["METHODS", "SINGLE_BRANCH", "STAGE2", "SMALL_REGION_ATTRIBUTES", "AsenConfig", "ASEN_CONFIGS", "AsenData",
            "AsenResult", "DetailStudy", "load_data", "build_backbone", "build_model", "build_asen", "cache_key", "train",
@@ -179,7 +179,7 @@ def load_data(cfg: AsenConfig, data: Path | None = None, seed: int = 0, progress
     if data is not None:
         root, label = Path(data), f"{Path(data).name} (from --data)"
     elif os.environ.get("FASHIONLAB_FASHIONAI"):
-        from .baselines import fashionai_data
+        from ..datasets.sources import fashionai_data
 
         root, label = fashionai_data("default", None, seed, progress)
     else:

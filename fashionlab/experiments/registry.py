@@ -19,7 +19,7 @@ from typing import Callable
 
 from ..config import get_mode, results_dir
 
-__all__ = ["Experiment", "Result", "register", "get", "names", "run", "load", "rows_to_markdown"]
+__all__ = ["Experiment", "Result", "register", "get", "names", "run", "load", "map_rows", "rows_to_markdown"]
 
 
 @dataclass
@@ -153,6 +153,15 @@ def load(name: str, folder: str | Path | None = None) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run `fashionlab reproduce {name}` (or `make reproduce`) first")
     return json.loads(path.read_text())
+
+
+def map_rows(method: str, result: dict, attributes, metric: str = "mAP") -> list[dict]:
+    """Result rows in percent from per-attribute scores (fractions keyed by attribute index, plus ``"overall"``,
+    as :func:`fashionlab.metrics.attribute_map` returns them): one row per attribute, then the overall one."""
+    rows = [{"method": method, "metric": metric, "attribute": attributes[a], "value": round(100 * float(v), 2)}
+            for a, v in sorted((k, v) for k, v in result.items() if k != "overall")]
+    rows.append({"method": method, "metric": metric, "value": round(100 * float(result["overall"]), 2)})
+    return rows
 
 
 def _fmt(v) -> str:

@@ -17,6 +17,7 @@ from .backbones import (
     output_size,
     pretrained_weights_candidates,
     pretrained_weights_file,
+    random_embeddings,
 )
 from .asen import (
     ASENGlobal,
@@ -85,6 +86,7 @@ from .recognition import (
 )
 
 __all__ = [
+    "random_embeddings",
     "BACKBONES",
     "Backbone",
     "GlobalPoolEmbedding",

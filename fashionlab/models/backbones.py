@@ -276,6 +276,14 @@ class GlobalPoolEmbedding(nn.Module):
         return F.normalize(z, dim=1) if self.normalize else z
 
 
+def random_embeddings(n: int, dim: int = 64, seed: int = 0) -> torch.Tensor:
+    """``(n, dim)`` random unit vectors (Gaussian, normalised, float64): the random baseline's "model", the floor
+    of every retrieval table (ASEN slides, "Random baseline")."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, dim, generator=g, dtype=torch.float64)
+    return x / x.norm(dim=1, keepdim=True)
+
+
 # ----------------------------------------------------------------------------------------------------------
 # pretrained weight files
 # ----------------------------------------------------------------------------------------------------------
