@@ -102,7 +102,11 @@ class _Paper04(torch.nn.Module):
         from fashionlab.synth.shop import ATTR_NUM, GENERAL, SPECIAL
 
         self.method, self.cfg = method, paper04.PART_SEARCH_CONFIGS["default"]
-        self.model = paper04.build_method(method, self.cfg, dict(zip(GENERAL + SPECIAL, ATTR_NUM)), GENERAL, SPECIAL)
+        from types import SimpleNamespace
+
+        shape = SimpleNamespace(num_values=dict(zip(GENERAL + SPECIAL, ATTR_NUM)), general=GENERAL, special=SPECIAL,
+                                part_names=PART_NAMES)  # what build_model reads of the data
+        self.model = paper04.build_model(method, self.cfg, shape, seed=0)
         s = self.cfg.input_size / 128
         layout = {"torso": [40, 30, 88, 100], "left_sleeve": [20, 30, 40, 90], "right_sleeve": [88, 30, 108, 90],
                   "collar": [52, 20, 76, 40], "fastening": [58, 30, 70, 100]}
@@ -133,7 +137,7 @@ class _Paper05(torch.nn.Module):
         self.method = method
         cfg = paper05.M3_CONFIGS["default"]
         data = type("Shape", (), {"num_classes": self.NUM_CLASSES, "attributes": ["texture", "shape", "part"]})()
-        self.model = paper05.build_method(method, cfg, data)
+        self.model = paper05.build_model(method, cfg, data, seed=None)
 
     def forward(self, x):
         b = len(x)
