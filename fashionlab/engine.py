@@ -36,13 +36,13 @@ import contextlib
 import contextvars
 import dataclasses
 import hashlib
-import inspect
 import json
 import math
 import os
 import random
 import re
 import time
+import types
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -417,26 +417,59 @@ def _jsonable(x: Any) -> Any:
     return repr(x)
 
 
-def _source(obj: Any) -> str:
+def _code_digest(code: types.CodeType) -> str:
+    """A digest of what a code object *does*: its bytecode, names and constants (nested functions included),
+    not where it stands in its file, so moving code around (or editing a file while a notebook runs) does not
+    look like a change of the model."""
+    h = hashlib.sha256(code.co_code)
+    h.update(repr((code.co_names, code.co_varnames, code.co_freevars)).encode())
+    for c in code.co_consts:
+        h.update(_code_digest(c).encode() if isinstance(c, types.CodeType) else repr(c).encode())
+    return h.hexdigest()[:16]
+
+
+def _behaviour(obj: Any) -> Any:
+    """What decides the behaviour of a function (its code and, for a closure, the code of the functions it
+    closes over) or of a class (the code of every method defined on it)."""
+    obj = getattr(obj, "__func__", obj)  # bound methods
+    if isinstance(obj, type):
+        return {name: _behaviour(v) for name, v in sorted(vars(obj).items())
+                if isinstance(v, (types.FunctionType, staticmethod, classmethod, property))}
+    if isinstance(obj, (staticmethod, classmethod)):
+        return _behaviour(obj.__func__)
+    if isinstance(obj, property):
+        return [_behaviour(f) for f in (obj.fget, obj.fset) if f is not None]
+    code = getattr(obj, "__code__", None)
+    if code is None:  # a callable object (an nn.Module as step, a functools.partial...): its type
+        return getattr(type(obj), "__qualname__", repr(type(obj)))
+    cells = [c.cell_contents for c in (obj.__closure__ or ()) if _has_contents(c)]
+    return ([_code_digest(code)] + [_behaviour(c) for c in cells if isinstance(c, types.FunctionType)]
+            + [[repr(c), {f"{k.__module__}.{k.__qualname__}": _behaviour(k) for k in {type(m) for m in c.modules()}
+                          if not k.__module__.startswith("torch")}]
+               for c in cells if isinstance(c, nn.Module)])  # a loss module the step closes over
+
+
+def _has_contents(cell) -> bool:
     try:
-        return inspect.getsource(obj)
-    except (OSError, TypeError):
-        return getattr(obj, "__qualname__", type(obj).__qualname__)
+        cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
 
 
 def _model_signature(model: nn.Module, step_fn: Any, optimizer: torch.optim.Optimizer, epochs: int,
                      seed: int, scheduler: Any) -> dict:
     """What defines a trained model besides the caller's key: the architecture (``repr`` and every
-    parameter's shape), the source of the classes it is built from and of the step function (the loss),
+    parameter's shape), the code of the classes it is built from and of the step function (the loss),
     the optimizer's settings, the number of epochs and the seed."""
     net = _unwrap(model)
     classes = sorted({type(m) for m in net.modules()}, key=lambda c: (c.__module__, c.__qualname__))
     return {
         "repr": repr(net),
         "shapes": [(k, list(v.shape), str(v.dtype)) for k, v in net.state_dict().items()],
-        "sources": {f"{c.__module__}.{c.__qualname__}": _source(c) for c in classes
-                    if not c.__module__.startswith("torch")},
-        "step": _source(step_fn),
+        "code": {f"{c.__module__}.{c.__qualname__}": _behaviour(c) for c in classes
+                 if not c.__module__.startswith("torch")},
+        "step": _behaviour(step_fn),
         "optimizer": [type(optimizer).__name__] + [{k: _jsonable(v) for k, v in g.items() if k != "params"}
                                                    for g in optimizer.param_groups],
         "scheduler": type(scheduler).__name__ if scheduler is not None else None,
@@ -567,7 +600,7 @@ def fit(
       whatever else decides the result (the config, the dataset). The trained model is then kept in
       :func:`trained_model_path` (under the data folder) with its history, optimizer state and the RNG
       states it left, and a later call with the same key, the same model definition (architecture and the
-      source of its classes), step function, optimizer settings, epochs and seed loads it instead of
+      code of its classes), step function, optimizer settings, epochs and seed loads it instead of
       training, says so, and returns the stored history: the code after ``fit`` then runs exactly as after
       a fresh run. ``retrain=True`` (or :func:`retraining`, ``FASHIONLAB_RETRAIN=1``, ``--retrain``)
       trains anyway and overwrites the entry.

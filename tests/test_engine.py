@@ -468,3 +468,40 @@ def test_cache_retraining_context_and_damaged_file(tmp_path, monkeypatch, capsys
     with pytest.warns(UserWarning, match="not a usable trained-model file"):
         _cached_run(tmp_path, monkeypatch, KEY)
     assert "epoch 1/2" in capsys.readouterr().out
+
+
+def test_cache_signature_follows_the_code_not_its_place_in_the_file():
+    """Moving a step function down its file (or editing the file while a notebook runs) keeps the cache entry;
+    changing what the function computes does not."""
+    from fashionlab.engine import _behaviour
+
+    def compiled(src, first_line):
+        ns = {}
+        exec(compile("\n" * first_line + src, "<step>", "exec"), {"F": F}, ns)
+        return ns["step"]
+
+    a = "def step(model, batch):\n    return F.cross_entropy(model(batch[0]), batch[1])\n"
+    b = "def step(model, batch):\n    return F.nll_loss(model(batch[0]), batch[1])\n"
+    assert _behaviour(compiled(a, 0)) == _behaviour(compiled(a, 40))
+    assert _behaviour(compiled(a, 0)) != _behaviour(compiled(b, 0))
+
+    def loss_class(reduce):  # two classes of the same name whose forward differs
+        class Loss(nn.Module):
+            def forward(self, x):
+                return x.mean() if reduce == "mean" else x.sum()
+        if reduce == "sum":
+            class Loss(nn.Module):  # noqa: F811
+                def forward(self, x):
+                    return x.sum()
+        return Loss
+
+    Loss, OtherLoss = loss_class("mean"), loss_class("sum")
+    assert Loss.__qualname__ == OtherLoss.__qualname__
+
+    def closing_over(loss):
+        def step(model, batch):
+            return loss(model(batch))
+        return step
+
+    assert _behaviour(closing_over(Loss())) == _behaviour(closing_over(Loss()))
+    assert _behaviour(closing_over(Loss())) != _behaviour(closing_over(OtherLoss()))
