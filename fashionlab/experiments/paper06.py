@@ -41,7 +41,12 @@
 
 The recipe, step by step (what :func:`hls` runs and a notebook can call one at a time): :func:`load_data` ->
 :func:`build_model` (``DETECTOR`` or one of ``METHODS``) -> :func:`train` (``engine.fit`` with a ``cache_key``: a
-second run loads the trained network) -> :func:`evaluate` -> :func:`report` (an :class:`HLSResult`).
+second run loads the trained network) -> :func:`evaluate` -> :func:`report` (an :class:`HLSResult`). What is not
+a step lives beside the data and the models: the outfit data (:class:`~fashionlab.datasets.outfits.OutfitData`,
+here ``HLSData``), the detected-crops test set and the imbalance statistics in :mod:`fashionlab.datasets.outfits`;
+the batches, training step, optimiser, model selection and inference of the networks in
+:mod:`fashionlab.models.hls_pipeline`; the paper's tables in :mod:`fashionlab.experiments.paper06_tables`. They
+are re-exported here under their old names.
 
 Fairness: one backbone family (SmallCNN, output stride 8) for every stage-2 network, the same epochs, batch,
 optimiser (Adam, cosine schedule), augmentation and model selection (best validation epoch) for all.
@@ -55,6 +60,9 @@ from typing import Any
 
 import numpy as np
 
+from ..datasets.outfits import OUTFIT_SPLITS, OutfitData, imbalance_stats, pipeline_crops, read_outfits
+from ..models.hls_pipeline import (MONITOR, adam, crop_batches, detect, method_outputs, predict, scene_batches,
+                                   stage2_step, top_attributes, validation_fn)
 from .paper06_tables import PAPER_TABLE4, PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7, paper_rows  # noqa: F401
 from .registry import Result, register
 
@@ -62,7 +70,7 @@ __all__ = ["METHODS", "DETECTOR", "TEST_SETS", "HLSConfig", "HLS_CONFIGS", "HLSD
            "build_model", "train", "evaluate", "report", "cache_key", "build_stage2_backbone", "stage2_step",
            "validation_fn", "crop_batches", "adam", "detect", "predict", "method_outputs", "pipeline_crops",
            "stage2_scores", "top_attributes", "train_per_type", "per_type_accuracy", "imbalance_stats",
-           "detection_rows", "paper_rows", "hls"]
+           "detection_metrics", "detection_rows", "paper_rows", "SPLITS", "MONITOR", "scene_batches", "hls"]
 
 METHODS = ("Baseline STL", "STL w/ HLS", "MTL w/ RNN+VA")
 DETECTOR = "Faster R-CNN (SmallCNN, from scratch)"
@@ -125,132 +133,25 @@ HLS_CONFIGS = {
 
 
 # ----------------------------------------------------------------------------------------------------------
-# data
+# step 1: load the data (fashionlab.datasets.outfits)
 # ----------------------------------------------------------------------------------------------------------
-def _load_rgb(path: Path, size: int | None = None) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if size is not None and im.size != (size, size):
-            im = im.resize((size, size), Image.BILINEAR)
-        return np.asarray(im, dtype=np.uint8)
-
-
-class HLSData:
-    """The outfit dataset in the form the experiment needs.
-
-    ``scenes[split]``: the :class:`~fashionlab.datasets.DetectionDataset` of the split's COCO JSON and
-    ``scene_images[split]`` its pictures, ``uint8 (N, S, S, 3)``. ``crops[split]``: a dict of ``images``
-    (``uint8 (M, 3, c, c)``), ``object_type``, ``category`` (``int64 (M,)``) and ``attributes`` (``float32
-    (M, A)``) read from the DeepFashion-layout crops. ``applicable`` ``(C, A)`` bool: which attributes can
-    apply to which category (the hierarchy); ``category_type`` ``(C,)``: the object type of each category.
-    """
-
-    def __init__(self, root: Path, description: str, scenes, scene_images, crops, type_names, category_names,
-                 attribute_names, attribute_kinds, applicable, category_type):
-        self.root, self.description = Path(root), description
-        self.scenes, self.scene_images, self.crops = scenes, scene_images, crops
-        self.type_names = tuple(type_names)
-        self.category_names = tuple(category_names)
-        self.attribute_names = tuple(attribute_names)
-        self.attribute_kinds = tuple(attribute_kinds)
-        self.applicable = np.asarray(applicable, dtype=bool)
-        self.category_type = np.asarray(category_type, dtype=np.int64)
-
-    @property
-    def num_types(self) -> int:
-        return len(self.type_names)
-
-    @property
-    def num_categories(self) -> int:
-        return len(self.category_names)
-
-    @property
-    def num_attributes(self) -> int:
-        return len(self.attribute_names)
-
-    def __repr__(self) -> str:
-        n = {s: len(v) for s, v in self.scene_images.items()}
-        m = {s: len(v["category"]) for s, v in self.crops.items()}
-        return (f"HLSData({self.num_types} object types, {self.num_categories} categories, {self.num_attributes} "
-                f"attributes; scenes {n}; crops {m})")
-
-
-SPLITS = ("train", "validation", "test")
-_DF_SPLIT = {"train": "train", "validation": "val", "test": "test"}
+SPLITS = OUTFIT_SPLITS
+HLSData = OutfitData  # the data object of the recipe (fashionlab.datasets.outfits)
 
 
 def load_data(cfg: HLSConfig, data: Path | None = None, seed: int = 0, progress: bool = False) -> HLSData:
-    """The outfit dataset: ``data`` (a folder in the outfit preset's layout: ``annotations/instances_{split}.json``,
-    ``{split}/image/``, ``crops/`` in DeepFashion's list-file layout) or FashionSynth's outfit preset
-    (``cfg.num_scenes`` scenes at ``cfg.scene_size`` px, crops at ``cfg.crop_size`` px)."""
-    from ..datasets import read_coco_detection, read_deepfashion
+    """The outfit dataset (:func:`fashionlab.datasets.outfits.read_outfits`): ``data`` (a folder in the outfit
+    preset's layout: ``annotations/instances_{split}.json``, ``{split}/image/``, ``crops/`` in DeepFashion's
+    list-file layout) or FashionSynth's outfit preset (``cfg.num_scenes`` scenes at ``cfg.scene_size`` px, crops
+    at ``cfg.crop_size`` px)."""
+    if data is not None:
+        return read_outfits(data, cfg.scene_size, cfg.crop_size)
+    from ..synth.outfit import ensure_outfits
 
-    if data is None:
-        from ..synth.outfit import ensure_outfits
-
-        root = ensure_outfits(cfg.num_scenes, seed=seed, image_size=cfg.scene_size, crop_size=cfg.crop_size,
-                              progress=progress)
-        desc = f"FashionSynth outfit preset, {cfg.num_scenes} scenes, {cfg.scene_size} px, seed {seed}"
-    else:
-        root, desc = Path(data), f"{Path(data).name} (from --data)"
-    scenes, scene_images = {}, {}
-    for s in SPLITS:
-        ds = read_coco_detection(root / "annotations" / f"instances_{s}.json")
-        scenes[s] = ds
-        scene_images[s] = (np.stack([_load_rgb(ds.image_path(i), cfg.scene_size) for i in range(len(ds))])
-                           if len(ds) else np.zeros((0, cfg.scene_size, cfg.scene_size, 3), np.uint8))
-    ref = scenes["train"]
-    if ref.category_names is None or ref.attribute_names is None or getattr(ref, "applicable", None) is None:
-        raise ValueError(f"{root}: the COCO JSON has no garment categories / attributes (the FashionSynth extension "
-                         f"keys garment_categories, attribute_names); stage 2 needs them")
-    df = read_deepfashion(root / "crops", require=("attributes", "categories", "partition"))
-    if list(df.attribute_names) != list(ref.attribute_names) or list(df.category_names) != list(ref.category_names):
-        raise ValueError(f"{root}: crops/Anno and the COCO JSON disagree on the category or attribute names")
-    type_of_df = {1: "upper body", 2: "lower body", 3: "full body", 4: "footwear"}
-    type_index = {t: i for i, t in enumerate(ref.type_names)}
-    cat_type = np.array([type_index[type_of_df[int(t)]] for t in df.category_types], dtype=np.int64)
-    crops = {}
-    for s in SPLITS:
-        idx = df.split_indices(_DF_SPLIT[s])
-        imgs = (np.stack([_load_rgb(df.root / df.image_names[i], cfg.crop_size) for i in idx])
-                if len(idx) else np.zeros((0, cfg.crop_size, cfg.crop_size, 3), np.uint8))
-        cats = df.categories[idx].astype(np.int64)
-        crops[s] = {"images": np.ascontiguousarray(imgs.transpose(0, 3, 1, 2)), "category": cats,
-                    "object_type": cat_type[cats], "attributes": df.positives()[idx].astype(np.float32),
-                    "names": [df.image_names[i] for i in idx]}
-    kinds = tuple("print" if int(t) == 1 else "style" for t in df.attribute_types)
-    return HLSData(root, desc, scenes, scene_images, crops, ref.type_names, ref.category_names,
-                   ref.attribute_names, kinds, ref.applicable, cat_type)
-
-
-def imbalance_stats(data: HLSData, split: str = "train") -> dict:
-    """IR / MeanIR / SCUMBLE (Eq. 8-10) of the object types, categories and attributes of ``split``'s objects,
-    before and after balancing the object types by down-sampling (§4.1)."""
-    from ..datasets import balance_by_downsampling
-    from ..metrics import imbalance_ratios, mean_imbalance_ratio, scumble
-
-    c = data.crops[split]
-    one_hot = lambda y, n: np.eye(n, dtype=bool)[y]  # noqa: E731
-    out = {}
-    for name, lab in (("object types", one_hot(c["object_type"], data.num_types)),
-                      ("categories", one_hot(c["category"], data.num_categories)),
-                      ("attributes", c["attributes"] > 0)):
-        present = lab[:, lab.any(0)]
-        out[name] = {"counts": lab.sum(0).astype(int).tolist(), "IR": imbalance_ratios(present).tolist(),
-                     "MeanIR": mean_imbalance_ratio(present), "SCUMBLE": scumble(present)}
-    keep = balance_by_downsampling(c["object_type"], seed=0)
-    lab = one_hot(c["object_type"][keep], data.num_types)
-    out["object types, down-sampled"] = {"counts": lab.sum(0).astype(int).tolist(),
-                                          "MeanIR": mean_imbalance_ratio(lab), "SCUMBLE": scumble(lab),
-                                          "kept": int(len(keep))}
-    att = c["attributes"][keep] > 0
-    att = att[:, att.any(0)]
-    out["attributes, after down-sampling the object types"] = {"MeanIR": mean_imbalance_ratio(att),
-                                                                "SCUMBLE": scumble(att)}
-    return out
-
+    root = ensure_outfits(cfg.num_scenes, seed=seed, image_size=cfg.scene_size, crop_size=cfg.crop_size,
+                          progress=progress)
+    return read_outfits(root, cfg.scene_size, cfg.crop_size,
+                        f"FashionSynth outfit preset, {cfg.num_scenes} scenes, {cfg.scene_size} px, seed {seed}")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -304,7 +205,8 @@ def build_model(method: str, cfg: HLSConfig, data: HLSData, seed: int = 0):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# step 3: train (engine.fit, the loss of fashionlab.models.hls_loss, a cache key per network)
+# step 3: train (engine.fit with the step, batches and optimiser of fashionlab.models.hls_pipeline, a cache key
+# per network)
 # ----------------------------------------------------------------------------------------------------------
 def cache_key(method: str, cfg: HLSConfig, data: HLSData, seed: int, **extra) -> dict:
     """The ``engine.fit`` cache key of one trained network: experiment, method, mode (the name of ``cfg`` in
@@ -313,88 +215,6 @@ def cache_key(method: str, cfg: HLSConfig, data: HLSData, seed: int, **extra) ->
     mode = next((m for m, c in HLS_CONFIGS.items() if c == cfg), "custom")
     return {"experiment": EXPERIMENT, "method": method, "mode": mode, "seed": int(seed), "config": cfg,
             "dataset": data.description, **extra}
-
-
-def crop_batches(crops: dict, batch: int, seed: int, epoch: int, keys=("object_type", "category", "attributes"),
-                 index: np.ndarray | None = None):
-    """The training batches of ``epoch``: ``(uint8 images, *keys)`` tensors in an order drawn from
-    ``(seed, epoch)``; ``index`` restricts them to those crops."""
-    import torch
-
-    n = len(crops["category"]) if index is None else len(index)
-    order = np.random.default_rng([seed, epoch]).permutation(n)
-    if index is not None:
-        order = index[order]
-    for b in range(0, len(order), batch):
-        i = order[b:b + batch]
-        yield (torch.from_numpy(crops["images"][i]),) + tuple(torch.from_numpy(np.asarray(crops[k][i])) for k in keys)
-
-
-def adam(model, cfg: HLSConfig, n_items: int):
-    """Adam at ``cfg.lr`` with a cosine schedule over ``cfg.epochs`` epochs of ``n_items`` crops (stepped per
-    batch): the optimiser of every stage-2 network."""
-    import torch
-
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs * -(-n_items // cfg.batch)))
-    return opt, sched
-
-
-def stage2_step(net, task: str, cfg: HLSConfig):
-    """The training step of a stage-2 network for ``engine.fit``: augment the batch (§3.2, flips, rotation, zoom,
-    :func:`fashionlab.models.augment`), run the network and return :func:`fashionlab.models.hls_loss`:
-
-    * ``task="category"``: categorical cross-entropy of the softmax; a conditioned network (STL w/ HLS) gets the
-      ground-truth object type (teacher forcing);
-    * ``task="attributes"``: binary cross-entropy of the sigmoids; a conditioned network gets the true category;
-    * ``task="mtl"``: MTL w/ RNN+VA, the sum CE + BCE, the true category fed to the decoder's step 2 (Eq. 6)."""
-    import torch
-
-    from ..models import augment, hls_loss
-
-    conditioned = bool(getattr(net, "condition_classes", None))
-
-    def step(m, batch):
-        x, t, c, a = batch
-        gen = torch.Generator(device=x.device).manual_seed(int(torch.randint(0, 2**31 - 1, (1,))))
-        x = augment(x.float().div_(255), generator=gen, rotation=cfg.rotation, zoom=cfg.zoom)
-        if task == "mtl":
-            out = m(x, t, category=c)
-            return hls_loss(out.category, out.attributes, c, a)
-        if conditioned:
-            out = m(x, t if task == "category" else c)
-        else:
-            out = m(x)
-        return hls_loss(out, None, c) if task == "category" else hls_loss(None, out, attributes=a)
-
-    return step
-
-
-def validation_fn(task: str, crops: dict):
-    """``eval_fn`` for ``engine.fit``: validation top-1 (``task="category"``), recall@3 (``"attributes"``) or
-    their sum (``"mtl"``, the network predicting its own category for step 2), in percent."""
-    from ..metrics import attribute_recall_at_k, topk_accuracy
-
-    def top1(logits):
-        return {"valid_top1": 100 * topk_accuracy(logits, crops["category"], ks=(1,))[1]
-                if len(crops["category"]) else 0.0}
-
-    def recall3(logits):
-        ok = len(crops["attributes"]) > 0 and np.asarray(crops["attributes"]).any()
-        return {"valid_recall@3": 100 * attribute_recall_at_k(logits, crops["attributes"], 3) if ok else 0.0}
-
-    def eval_fn(m, epoch):
-        if task == "mtl":
-            p = predict(m, crops["images"], object_type=crops["object_type"], kind="mtl")
-            r = {**top1(p["category"]), **recall3(p["attributes"])}
-            return {"valid_sum": r["valid_top1"] + r["valid_recall@3"], **r}
-        logits = predict(m, crops["images"], object_type=crops["object_type"], category=crops["category"], kind=task)
-        return top1(logits) if task == "category" else recall3(logits)
-
-    return eval_fn
-
-
-MONITOR = {"category": "valid_top1", "attributes": "valid_recall@3", "mtl": "valid_sum"}
 
 
 def _fit_stage2(net, task: str, data: HLSData, cfg: HLSConfig, seed: int, device, progress: bool, key: dict,
@@ -437,7 +257,7 @@ def _fit_detector(det, data: HLSData, cfg: HLSConfig, seed: int, device, progres
         rng = np.random.default_rng([seed, epoch])
         order = rng.permutation(len(ds))
         flip = rng.random(len(ds)) < 0.5
-        return _scene_batches(imgs, ds, order, cfg.det_batch, flip)
+        return scene_batches(imgs, ds, order, cfg.det_batch, flip)
 
     def step(model, batch):
         x, t = batch
@@ -489,56 +309,6 @@ def train_per_type(data: HLSData, cfg: HLSConfig, seed: int, device=None, progre
 # ----------------------------------------------------------------------------------------------------------
 # step 4: evaluate (every no-grad pass through engine.extract_features)
 # ----------------------------------------------------------------------------------------------------------
-def _scene_batches(images: np.ndarray, ds, order: np.ndarray, batch: int, flip: np.ndarray | None):
-    import torch
-
-    for b in range(0, len(order), batch):
-        idx = order[b:b + batch]
-        imgs, targets = [], []
-        for j, i in enumerate(idx):
-            x = torch.from_numpy(images[i]).permute(2, 0, 1).float().div_(255)
-            boxes = torch.as_tensor(ds.boxes[i], dtype=torch.float32).reshape(-1, 4)
-            if flip is not None and flip[b + j]:
-                x = x.flip(-1)
-                w = x.shape[-1]
-                boxes = torch.stack([w - boxes[:, 2], boxes[:, 1], w - boxes[:, 0], boxes[:, 3]], 1)
-            imgs.append(x)
-            targets.append({"boxes": boxes, "labels": torch.as_tensor(ds.object_types[i], dtype=torch.int64) + 1})
-        yield imgs, targets
-
-
-def detect(detector, images: np.ndarray, batch: int = 16, device=None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Run ``detector`` on ``uint8 (N, S, S, 3)`` scenes (``engine.extract_features``, detections padded to the
-    detector's ``detections_per_img`` per scene and cut back); per scene ``(boxes (k, 4) x1 y1 x2 y2, scores
-    (k,), labels (k,) 0-based object types)``."""
-    import torch
-
-    from ..engine import extract_features
-
-    if len(images) == 0:
-        return []
-    k = int(detector.roi_heads.detections_per_img)
-
-    def scenes():
-        for b in range(0, len(images), batch):
-            yield [torch.from_numpy(im).permute(2, 0, 1).float().div_(255) for im in images[b:b + batch]]
-
-    def padded(xs):
-        res = detector(xs)
-        dev = xs[0].device
-        out = {"boxes": torch.zeros(len(res), k, 4, device=dev), "scores": torch.zeros(len(res), k, device=dev),
-               "labels": torch.zeros(len(res), k, dtype=torch.int64, device=dev),
-               "n": torch.tensor([len(r["scores"]) for r in res], device=dev)}
-        for j, r in enumerate(res):
-            n = len(r["scores"])
-            out["boxes"][j, :n], out["scores"][j, :n], out["labels"][j, :n] = r["boxes"], r["scores"], r["labels"]
-        return out
-
-    f = extract_features(padded, scenes(), device=device, model=detector, out_device="cpu")
-    return [(f["boxes"][i, :n].numpy(), f["scores"][i, :n].numpy(), f["labels"][i, :n].numpy() - 1)
-            for i, n in enumerate(f["n"].tolist())]
-
-
 def detection_metrics(data: HLSData, split: str, dets) -> dict:
     """COCO mAP, AP50, AR@100 and AP per object type (§4.2, Table 4) of ``dets`` on ``split``'s scenes."""
     from ..metrics import coco_detection_metrics
@@ -546,65 +316,6 @@ def detection_metrics(data: HLSData, split: str, dets) -> dict:
     ds = data.scenes[split]
     gt = [(ds.boxes[i], ds.object_types[i]) for i in range(len(ds))]
     return coco_detection_metrics(gt, dets, data.type_names)
-
-
-def predict(model, images: np.ndarray, object_type=None, category=None, kind: str = "category",
-            batch: int = 256, device=None) -> np.ndarray | dict:
-    """Logits of a stage-2 network on ``uint8 (M, 3, c, c)`` crops (``engine.extract_features``). ``kind``:
-    ``"category"`` or ``"attributes"`` for an :class:`~fashionlab.models.STLClassifier` (given ``object_type``
-    or ``category`` as its condition when it has one), ``"mtl"`` for :class:`~fashionlab.models.MTLRNNVA`
-    (returns ``{"category", "attributes", "attention"}``; ``category=None``: its own predicted category feeds
-    the second step)."""
-    import torch
-
-    from ..engine import extract_features
-
-    if len(images) == 0:  # shapes of an empty batch: run one blank crop and keep none of it
-        blank = np.zeros((1,) + tuple(images.shape[1:]), np.uint8)
-        one = lambda v: None if v is None else np.zeros(1, np.int64)  # noqa: E731
-        r = predict(model, blank, one(object_type), one(category), kind, batch, device)
-        return {k: v[:0] for k, v in r.items()} if kind == "mtl" else r[:0]
-    cond = object_type if kind in ("category", "mtl") else category
-    conditioned = kind == "mtl" or bool(getattr(model, "condition_classes", None))
-    as_tensor = lambda v, sl: None if v is None else torch.from_numpy(np.asarray(v[sl]))  # noqa: E731
-
-    def batches():
-        for b in range(0, len(images), batch):
-            sl = slice(b, b + batch)
-            yield (torch.from_numpy(images[sl]), as_tensor(cond if conditioned else None, sl),
-                   as_tensor(category if kind == "mtl" else None, sl))
-
-    def run(bt):
-        x, c, c2 = bt
-        x = x.float().div_(255)
-        if kind == "mtl":
-            o = model(x, c, category=c2)
-            return {"category": o.category, "attributes": o.attributes, "attention": o.attention}
-        return model(x, c) if conditioned else model(x)
-
-    out = extract_features(run, batches(), device=device, model=model, out_device="cpu")
-    return {k: v.numpy() for k, v in out.items()} if kind == "mtl" else out.numpy()
-
-
-def method_outputs(method: str, model, crops: dict, device=None) -> dict:
-    """Category logits, attribute logits and (MTL) attention of ``method``'s ``model`` on ``crops`` (``images``
-    and the ``object_type`` to share). HLS uses predictions: the category network's prediction is the attribute
-    network's condition; MTL feeds its own predicted category to its second step."""
-    if method == "MTL w/ RNN+VA":
-        return predict(model, crops["images"], object_type=crops["object_type"], kind="mtl", device=device)
-    cat = predict(model["category"], crops["images"], object_type=crops["object_type"], kind="category",
-                  device=device)
-    att = predict(model["attributes"], crops["images"], category=cat.argmax(1), kind="attributes", device=device)
-    return {"category": cat, "attributes": att}
-
-
-def top_attributes(scores: np.ndarray, k: int) -> np.ndarray:
-    """``bool (M, A)``: the ``k`` highest-scoring attributes of each item, the predictions recall@k counts
-    (ties to the lower index, as :func:`fashionlab.metrics.attribute_recall_at_k`)."""
-    order = np.argsort(-np.asarray(scores), axis=1, kind="stable")[:, :k]
-    out = np.zeros(np.shape(scores), dtype=bool)
-    np.put_along_axis(out, order, True, axis=1)
-    return out
 
 
 def stage2_scores(logits: dict, crops: dict, data: HLSData, cfg: HLSConfig) -> dict:
@@ -645,62 +356,10 @@ def evaluate(method: str, model, data: HLSData, cfg: HLSConfig, test_sets: dict 
     return out
 
 
-def pipeline_crops(data: HLSData, dets, cfg: HLSConfig, split: str = "test", iou: float = 0.5) -> dict:
-    """The merged pipeline's stage-2 inputs (§5.2.1): every detection scoring at least ``cfg.det_score`` (after
-    class-agnostic NMS at IoU 0.6, so one garment yields one box), cropped like the training crops
-    (:func:`fashionlab.synth.outfit.square_crop`), with the detector's object type. Detections are matched to the
-    split's garments at ``iou`` (:func:`fashionlab.metrics.match_detections`); the returned dict holds the
-    matched crops with the *true* category and attributes of their garment (for scoring), the detector's
-    ``object_type`` and ``true_type``, ``scene``/``box`` of each, and ``retention`` = matched garments / all
-    garments, plus ``unmatched_detections`` and ``unmatched_by_type`` (per predicted object type)."""
-    import torch
-    from torchvision.ops import nms
-
-    from ..metrics import match_detections
-    from ..synth.outfit import square_crop
-
-    ds, imgs = data.scenes[split], data.scene_images[split]
-    cat_index = {n: i for i, n in enumerate(data.category_names)}
-    out = {k: [] for k in ("images", "object_type", "true_type", "category", "attributes", "scene", "box")}
-    n_gt = n_matched = n_extra = 0
-    extra_by_type = np.zeros(data.num_types, dtype=np.int64)
-    for i, (boxes, scores, labels) in enumerate(dets):
-        keep = scores >= cfg.det_score
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        if len(boxes):
-            k = nms(torch.as_tensor(boxes), torch.as_tensor(scores), 0.6).numpy()
-            boxes, scores, labels = boxes[k], scores[k], labels[k]
-        pairs = match_detections(ds.boxes[i], boxes, scores, iou_threshold=iou)
-        n_gt += len(ds.boxes[i])
-        n_matched += len(pairs)
-        n_extra += len(boxes) - len(pairs)
-        unmatched = np.setdiff1d(np.arange(len(boxes)), np.array([d for _, d in pairs], dtype=np.int64))
-        extra_by_type += np.bincount(labels[unmatched].astype(np.int64), minlength=data.num_types)
-        for g, d in pairs:
-            out["images"].append(square_crop(imgs[i], boxes[d], cfg.crop_size).transpose(2, 0, 1))
-            out["object_type"].append(int(labels[d]))
-            out["true_type"].append(int(ds.object_types[i][g]))
-            out["category"].append(int(ds.categories[i][g]))
-            out["attributes"].append(ds.attributes[i][g].astype(np.float32))
-            out["scene"].append(i)
-            out["box"].append(boxes[d].astype(np.float32))
-    res = {k: np.asarray(v) for k, v in out.items()}
-    if not len(res["images"]):
-        c = cfg.crop_size
-        res.update(images=np.zeros((0, 3, c, c), np.uint8), attributes=np.zeros((0, data.num_attributes), np.float32))
-    res["object_type"] = res["object_type"].astype(np.int64)
-    res["category"] = res["category"].astype(np.int64)
-    res["retention"] = n_matched / max(1, n_gt)
-    res["unmatched_detections"] = n_extra
-    res["unmatched_by_type"] = extra_by_type
-    res["garments"] = n_gt
-    return res
-
-
 def per_type_accuracy(all_categories, per_type: dict, crops: dict, data: HLSData, route: np.ndarray) -> dict:
     """Table 5 on ``crops``: top-1 category per true object type and overall (percent) of the one network for all
-    categories (``all_categories``, the Baseline STL's category network) and of the per-type networks, each item routed to the network
-    of ``route`` (its true type on GT crops, the detector's on detected crops)."""
+    categories (``all_categories``, the Baseline STL's category network) and of the per-type networks, each item
+    routed to the network of ``route`` (its true type on GT crops, the detector's on detected crops)."""
     allcat = predict(all_categories, crops["images"], kind="category").argmax(1)
     per = np.full(len(crops["category"]), -1, dtype=np.int64)
     for t, (model, cats, _) in per_type.items():
@@ -715,15 +374,6 @@ def per_type_accuracy(all_categories, per_type: dict, crops: dict, data: HLSData
                      **{data.type_names[t]: 100 * float(ok[true_type == t].mean())
                         for t in range(data.num_types) if (true_type == t).any()}}
     return out
-
-
-def detection_rows(m: dict, dataset: str) -> list[dict]:
-    """Table 4's metrics of the detector as result rows (percent)."""
-    rows = [{"method": DETECTOR, "dataset": dataset, "metric": k, "value": 100 * m[k]}
-            for k in ("mAP", "AP50", "AR@100")]
-    rows += [{"method": DETECTOR, "dataset": dataset, "metric": "AP", "attribute": t, "value": 100 * v}
-             for t, v in m.get("per_class", {}).items()]
-    return rows
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -818,7 +468,8 @@ def hls(mode: str, data: Path | None, seed: int, progress: bool = True, device=N
     histories = {"detector": train(DETECTOR, detector, d, cfg, seed, device, progress)}
     seconds["detector"] = time.perf_counter() - t
     dets = detect(detector, d.scene_images["test"], device=device)
-    test_sets = {"GT crops": dict(d.crops["test"]), "detected crops": pipeline_crops(d, dets, cfg, "test")}
+    test_sets = {"GT crops": dict(d.crops["test"]),
+                 "detected crops": pipeline_crops(d, dets, cfg.crop_size, cfg.det_score, "test")}
 
     t = time.perf_counter()
     models, evals = {}, {}
