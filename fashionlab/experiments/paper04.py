@@ -150,12 +150,9 @@ def load_data(cfg: PartSearchConfig, data: Path | None = None, seed: int = 0, pr
 def build_backbone(cfg: PartSearchConfig):
     """SmallCNN of width ``cfg.width`` with output stride 8 (the last block's stride removed), so an 80 px input
     gives a 10 x 10 conv map to pool the parts from (AlexNet's conv5 is 13 x 13 at 227 px)."""
-    from ..models import SmallCNN
+    from ..models import build_backbone as smallcnn
 
-    net = SmallCNN(width=cfg.width)
-    net.block5.conv.stride = (1, 1)
-    net.stride = net._stride()
-    return net
+    return smallcnn("smallcnn", width=cfg.width, output_stride=8)
 
 
 def build_model(method: str, cfg: PartSearchConfig, data: ShopSearchData, seed: int = 0):
