@@ -164,3 +164,38 @@ def test_notebook_path_reuses_the_trained_model(quick, monkeypatch, capsys):
         torch.testing.assert_close(a, b.cpu())
     key = paper06.cache_key("STL w/ HLS", TINY, d, 0, stage="category")
     assert key["mode"] == "quick" and key["config"] == TINY
+
+
+def test_ground_truth_boxes_as_detections_keep_every_garment(quick):
+    """``pipeline_crops`` (datasets/outfits.py, §5.2.1) given the test scenes' own boxes and types as detections:
+    every garment is matched (retention 1), the object types are the true ones, nothing is left unmatched, and the
+    crops are the size asked for; with every score under ``min_score`` nothing is kept."""
+    from fashionlab.datasets.outfits import pipeline_crops
+
+    res, _ = quick
+    d = res.data
+    ds = d.scenes["test"]
+    dets = [(np.asarray(ds.boxes[i], np.float32), np.ones(len(ds.boxes[i]), np.float32),
+             np.asarray(ds.object_types[i], np.int64)) for i in range(len(ds))]
+    out = pipeline_crops(d, dets, crop_size=24, min_score=0.5, split="test")
+    assert out["retention"] == 1.0 and out["unmatched_detections"] == 0
+    assert out["garments"] == len(out["category"]) == sum(len(b) for b, _, _ in dets)
+    np.testing.assert_array_equal(out["object_type"], out["true_type"])
+    assert out["images"].shape[1:] == (3, 24, 24)
+    none = pipeline_crops(d, [(b, s * 0.4, t) for b, s, t in dets], crop_size=24, min_score=0.5, split="test")
+    assert none["retention"] == 0.0 and len(none["category"]) == 0 and none["images"].shape == (0, 3, 24, 24)
+
+
+def test_moved_helpers_are_re_exported():
+    """What left the recipe for datasets/ and models/ is still importable from it under the old names (notebook 06
+    and older code use them), and the recipe defines none of them again."""
+    from fashionlab.datasets import outfits
+    from fashionlab.models import hls_pipeline
+
+    assert paper06.HLSData is outfits.OutfitData and paper06.SPLITS == outfits.OUTFIT_SPLITS
+    for name in ("read_outfits", "imbalance_stats", "pipeline_crops"):
+        assert getattr(paper06, name, getattr(outfits, name)) is getattr(outfits, name)
+    for name in hls_pipeline.__all__:
+        assert getattr(paper06, name) is getattr(hls_pipeline, name), name
+    for name in paper06.__all__:
+        assert hasattr(paper06, name), name
