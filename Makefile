@@ -44,4 +44,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_training.py
 
 clean-data:
-	rm -rf data/synth
+	rm -rf data/synth data/checkpoints
