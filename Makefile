@@ -1,6 +1,8 @@
 # fashionlab: every command sets itself up from nothing (a fresh clone needs only python3 >= 3.10 and make).
 #   make lab         set up, then open the notebooks in JupyterLab
-#   make test        set up, run the unit tests, then execute every notebook in quick mode (what CI runs)
+#   make test        set up, run the unit tests, execute every notebook in quick mode, grade-check (what CI runs)
+#   make student     the student edition of the notebooks (nbgrader) in course/release/
+#   make grade SUBMITTED=DIR   autograde DIR/<student>/<notebook>/<notebook>.ipynb into course/grades.csv
 #   make reproduce   set up, run every registered experiment in default mode into results/
 #   make notebooks   re-execute the notebooks in default mode, in place (the outputs that get committed)
 PYTHON ?= python3
@@ -9,7 +11,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fashionlab-installed
 MODE   ?= default
 
-.PHONY: setup lab test unit nbtest reproduce notebooks bench clean-data
+.PHONY: setup lab test unit nbtest grade-check student grade reproduce notebooks bench clean-data
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,9 +29,19 @@ unit: setup
 	$(BIN)/python -m pytest -q tests
 
 nbtest: setup
-	FASHIONLAB_MODE=quick $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks/
+	FASHIONLAB_MODE=quick FASHIONLAB_STRICT_EXERCISES=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks/
 
-test: unit nbtest
+grade-check: setup
+	$(BIN)/python -m fashionlab.course grade-check
+
+test: unit nbtest grade-check
+
+student: setup
+	$(BIN)/python -m fashionlab.course student
+
+grade: setup
+	@test -n "$(SUBMITTED)" || { echo "usage: make grade SUBMITTED=folder/of/<student>/<notebook>/<notebook>.ipynb"; exit 2; }
+	$(BIN)/python -m fashionlab.course grade "$(SUBMITTED)"
 
 reproduce: setup
 	$(BIN)/fashionlab reproduce all --mode $(MODE)
