@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from fashionlab.models import (MTLRNNVA, AdditiveAttention, SmallCNN, STLClassifier, augment, build_detector,
                                hls_loss)
-from fashionlab.models.hls import HLSLoss, detector_backbone
+from fashionlab.models.hls import HLSLoss, decoder_step, detector_backbone
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -135,6 +135,31 @@ def test_mtl_matches_eq_4_to_7_by_hand():
     torch.testing.assert_close(out.attributes, attr_logits)
     torch.testing.assert_close(out.attention, torch.stack([a1, a2], 1).reshape(2, 2, 3, 2))
     assert not torch.allclose(a1, a2)  # the second step attends with h1, not h0
+
+
+def test_decoder_step_is_one_step_of_mtl_rnn_va():
+    """decoder_step (Eq. 1-4 / 6 with explicit weights) reproduces AdditiveAttention and MTLRNNVA's two steps."""
+    m = _mtl().eval()
+    fmap = torch.randn(2, 6, 3, 2)
+    otype, cat = torch.tensor([1, 3]), torch.tensor([4, 0])
+    feats = fmap.flatten(2).transpose(1, 2)
+    att = m.attention
+    w = (att.W1.weight, att.W1.bias, att.W2.weight, att.W2.bias, att.V.weight.reshape(-1))
+    with torch.no_grad():
+        out = m(fmap, otype, cat)
+        h0 = torch.zeros(2, 7)
+        h1, c1, a1 = decoder_step(feats, h0, m.type_embedding(otype), *w, m.gru)
+        ref_c, ref_a = att(feats, h0)
+        torch.testing.assert_close(c1, ref_c)
+        torch.testing.assert_close(a1, ref_a)
+        h2, c2, a2 = decoder_step(feats, h1, m.category_embedding(cat), *w, m.gru)
+        torch.testing.assert_close(m.category_head(h1), out.category)
+        torch.testing.assert_close(m.attribute_head(h2), out.attributes)
+        torch.testing.assert_close(torch.stack([a1, a2], 1).reshape(2, 2, 3, 2), out.attention)
+        # V = 0: every energy is 0, so the weights are uniform and the context is the mean feature
+        _, c0, a0 = decoder_step(feats, h0, m.type_embedding(otype), *w[:4], torch.zeros_like(w[4]), m.gru)
+        torch.testing.assert_close(a0, torch.full_like(a0, 1 / 6))
+        torch.testing.assert_close(c0, feats.mean(1))
 
 
 def test_mtl_teacher_forcing_vs_own_prediction():

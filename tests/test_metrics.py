@@ -76,6 +76,21 @@ def test_average_precision_ties_earlier_item_first():
     assert M.average_precision([0.0, 0.0, 0.0, 0.0], [0, 0, 1, 1]) == pytest.approx((1 / 3 + 2 / 4) / 2, abs=1e-15)
 
 
+def test_expected_random_ap_by_enumeration():
+    # every placement of the R relevant items among N ranks is equally likely under a random ranking
+    from itertools import combinations
+
+    for n in range(1, 8):
+        for r in range(0, n + 1):
+            aps = [M.average_precision(-np.arange(n), np.isin(np.arange(n), pos)) for pos in combinations(range(n), r)]
+            assert M.expected_random_ap(r, n) == pytest.approx(np.mean(aps), abs=1e-12)
+    assert np.allclose(M.expected_random_ap(np.array([0, 1, 3]), np.array([5, 5, 20])),
+                       [M.expected_random_ap(0, 5), M.expected_random_ap(1, 5), M.expected_random_ap(3, 20)])
+    assert M.expected_random_ap(300, 2000) == pytest.approx(300 / 2000, abs=0.01)   # large N: the share R/N
+    with pytest.raises(ValueError):
+        M.expected_random_ap(3, 2)
+
+
 @pytest.mark.parametrize("sort", SORTS)
 def test_ties_broken_by_candidate_order(sort):
     # all scores equal (zero query): the ranking is the candidate order

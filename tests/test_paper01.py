@@ -211,6 +211,24 @@ def test_notebook_path_own_model_trained_then_loaded_from_the_cache(recognition,
         assert torch.equal(a, b)
 
 
+def test_train_without_cache_always_trains_and_keeps_nothing(recognition, capsys):
+    """``train(..., cache=False)`` (notebook 01's exercise model: a student's Eq. 1 loss and head) trains even
+    where a cached model of the same key exists, and writes no cache file."""
+    from fashionlab.engine import trained_model_path
+
+    res, _ = recognition
+    d = res.data
+    one = dataclasses_replace(d.cfg, epochs=1, triplets_per_epoch=64)
+    folder = trained_model_path({"experiment": "recognition", "method": "MC", "mode": d.mode, "seed": 0}).parent
+    before = sorted(folder.glob("*.pt"))
+    capsys.readouterr()
+    for _ in range(2):
+        paper01.train("MC", paper01.build_model("MC", one, d), d, one, cache=False)
+        out = capsys.readouterr().out
+        assert "epoch 1/1" in out and "loaded the trained" not in out
+    assert sorted(folder.glob("*.pt")) == before
+
+
 def test_recipe_takes_a_students_module(recognition, tiny_synth):
     """``models={method: module}`` replaces the recipe's model of that method (the rest unchanged)."""
     res, _ = recognition

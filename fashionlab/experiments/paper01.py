@@ -198,11 +198,14 @@ def selects_on(method: str) -> str:
 
 
 def train(method: str, model, data: Paper01Data, cfg: Paper01Config | None = None, seed: int = 0, device=None,
-          progress: bool = False):
-    """Step 3: train ``model`` on paper 01's triplets with its own ``model.loss(x, attr, value)`` through
-    :func:`fashionlab.engine.fit`: Adam at ``cfg.lr``, halved every third of the epochs, the epoch with the best
-    validation score kept (accuracy for recognition methods, triplet accuracy otherwise). The trained model is
-    cached under the data folder (same method, mode, seed, config, data and model: loaded, not retrained).
+          progress: bool = False, cache: bool = True):
+    """Step 3: train ``model`` on paper 01's triplets with its own ``model.loss(x, attr, value)`` (Eq. 1 or the
+    single-column CE, Eq. 4-5, combined by Eq. 6) through :func:`fashionlab.engine.fit`: Adam at ``cfg.lr``,
+    halved every third of the epochs, the epoch with the best validation score kept (accuracy for recognition
+    methods, triplet accuracy otherwise). The trained model is cached under the data folder (same method, mode,
+    seed, config, data and model: loaded, not retrained). ``cache=False`` always trains and keeps nothing: for a
+    module whose behaviour the cache's code digest cannot see (a notebook exercise's loss or head reached
+    through a global name or an inherited method, which the student may still change).
     ``device`` defaults to the model's. Returns the :class:`~fashionlab.engine.History`."""
     import torch
 
@@ -229,7 +232,7 @@ def train(method: str, model, data: Paper01Data, cfg: Paper01Config | None = Non
            "dataset": data.label}
     history = fit(model, step, data.train_batches, opt, cfg.epochs, scheduler=sched, device=device, seed=seed,
                   eval_fn=eval_fn, monitor="valid_accuracy" if select == "recognition" else "valid_triplet_acc",
-                  mode="max", restore_best=True, progress=progress, verbose=True, cache_key=key)
+                  mode="max", restore_best=True, progress=progress, verbose=True, cache_key=key if cache else None)
     model.eval()
     return history
 

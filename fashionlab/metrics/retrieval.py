@@ -426,6 +426,31 @@ def average_precision(scores, relevant) -> float:
     order = np.argsort(-s, kind="stable")
     return _ap_of_relevance_list([1 if r[j] else 0 for j in order])
 
+def expected_random_ap(n_relevant, n_candidates):
+    """Expected AP of a uniformly random ranking of ``n_candidates`` items of which ``n_relevant`` are relevant,
+    under the AP of docs/protocols.md §4.1 (the ASEN protocol; 0 when nothing is relevant):
+
+    ``E[AP] = (1/N) sum_{k=1..N} (1 + (k-1)(R-1)/(N-1)) / k = (H_N + (R-1)/(N-1) (N - H_N)) / N``,
+    ``H_N = sum_{k=1..N} 1/k``.
+
+    A relevant item sits at rank k with probability 1/N; each of the k-1 items above it is relevant with
+    probability (R-1)/(N-1). For large N this tends to R/N, the share of relevant candidates; the H_N/N term
+    is what a small gallery adds. It predicts the "Random baseline" rows of the ASEN tables from the split
+    files alone (notebook 00). Works elementwise on arrays; ``R = 0`` gives 0, ``N = 1`` gives ``R``.
+
+    >>> round(expected_random_ap(1, 2), 4)   # the relevant item first or second: (1 + 1/2) / 2
+    0.75
+    """
+    r = np.asarray(n_relevant, dtype=np.float64)
+    n = np.asarray(n_candidates, dtype=np.float64)
+    if np.any(n < 1) or np.any(r < 0) or np.any(r > n):
+        raise ValueError("expected_random_ap needs 0 <= n_relevant <= n_candidates and n_candidates >= 1")
+    h = np.vectorize(lambda m: float(np.sum(1.0 / np.arange(1, int(m) + 1))))(n)
+    share = np.where(n > 1, (r - 1) / np.maximum(n - 1, 1), 0.0)
+    ap = np.where(r > 0, (h + share * (n - h)) / n, 0.0)
+    return float(ap) if ap.ndim == 0 else ap
+
+
 # ----------------------------------------------------------------------------------------------------------
 # recall@k, triplet accuracy
 # ----------------------------------------------------------------------------------------------------------

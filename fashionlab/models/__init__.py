@@ -69,6 +69,7 @@ from .hls import (
     STLClassifier,
     augment,
     build_detector,
+    decoder_step,
     detector_backbone,
     hls_loss,
 )
@@ -148,6 +149,7 @@ __all__ = [
     "AdditiveAttention",
     "MTLRNNVA",
     "MTLOutput",
+    "decoder_step",
     "HLSLoss",
     "hls_loss",
     "augment",

@@ -43,6 +43,7 @@ __all__ = [
     "AdditiveAttention",
     "MTLRNNVA",
     "MTLOutput",
+    "decoder_step",
     "HLSLoss",
     "hls_loss",
     "augment",
@@ -252,6 +253,25 @@ class MTLRNNVA(nn.Module):
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, num_types={self.num_types}, num_categories={self.num_categories}"
                 f", num_attributes={self.num_attributes}, hidden_dim={self.hidden_dim}")
+
+
+def decoder_step(features: torch.Tensor, hidden: torch.Tensor, label_embedding: torch.Tensor, W1: torch.Tensor,
+                 b1: torch.Tensor, W2: torch.Tensor, b2: torch.Tensor, V: torch.Tensor, gru: nn.Module):
+    """One step of the MTL w/ RNN+VA decoder of paper 06 (§3.2, Fig. 1b) with its weights given explicitly:
+    Eq. 1-3 (additive attention) and Eq. 4 (step 1, ``label_embedding = E_o``) or Eq. 6 (step 2, ``E_c``).
+
+    ``e_i = V · tanh((W1 f_i + b1) + (W2 h + b2))`` (Eq. 1), ``a = softmax(e)`` over the ``n`` positions (Eq. 2),
+    ``c = Σ_j a_j f_j`` (Eq. 3), ``h' = GRU(h, [c; label_embedding])`` (Eq. 4 / 6).
+
+    ``features`` ``(B, n, d)``, ``hidden`` ``(B, s)``, ``label_embedding`` ``(B, m)``; ``W1`` ``(u, d)``, ``b1``
+    ``(u,)``, ``W2`` ``(u, s)``, ``b2`` ``(u,)``, ``V`` ``(u,)``; ``gru`` an ``nn.GRUCell(d + m, s)``. Returns
+    ``(next hidden (B, s), context (B, d), weights (B, n))``: what :class:`MTLRNNVA` computes with its
+    :class:`AdditiveAttention` (``W1.weight``, ``W1.bias``, ...) and ``gru`` (notebook 06, Exercise 4).
+    """
+    e = torch.tanh(features @ W1.T + b1 + (hidden @ W2.T + b2)[:, None, :]) @ V.reshape(-1)  # Eq. 1: (B, n)
+    weights = torch.softmax(e, dim=1)                                                          # Eq. 2
+    context = torch.bmm(weights[:, None, :], features).squeeze(1)                              # Eq. 3
+    return gru(torch.cat([context, label_embedding.to(context.dtype)], dim=1), hidden), context, weights
 
 
 class HLSLoss(NamedTuple):
