@@ -612,6 +612,10 @@ def read_deepfashion2(folder, image_dir=None, type_map: Mapping[str, str] | None
                     "an object with keys 'item1' ... 'itemN' (and 'source', 'pair_id')")
         image_name = p.stem + ".jpg"
         width, height = _image_size(image_root / image_name, p)
+        odd = next((k for k in doc if k.startswith("item") and not _ITEM_KEY.match(k)), None)
+        if odd is not None:
+            raise DataFormatError(p, None, f"key {show(odd)} is not an item key; expected 'item1' ... 'itemN' "
+                                           f"(item followed by ASCII digits)")
         items = sorted(((int(m.group(1)), k) for k in doc if (m := _ITEM_KEY.match(k))), key=lambda x: x[0])
         objs = []
         for _, key in items:

@@ -607,7 +607,8 @@ def read_fashionai_labels(path, schema: AttributeSchema | None = None) -> Fashio
             ) from None
         if len(code) != nv[a]:
             raise DataFormatError(
-                path, n, f"label string {show(code)} has {len(code)} characters; {attr} has {nv[a]} values"
+                path, n, f"label string {show(code)} has {len(code)} characters; {attr} has {nv[a]} values: expected "
+                         f"{nv[a]} characters, one y/n/m per value"
             )
         bad = set(code) - {"y", "n", "m"}
         if bad:
