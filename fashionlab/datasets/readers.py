@@ -81,8 +81,18 @@ SHOW_CHARS = 80
 
 # an integer field: ASCII digits with an optional sign, nothing else (no '1_0', no non-ASCII digits, no '0x10')
 _INT = re.compile(r"[+-]?[0-9]+\Z")
-# anything that is not an ASCII digit, a sign or whitespace, or a sign that does not start a number
-_NOT_INT_TEXT = re.compile(r"[^0-9+\-\s]|[+\-](?![0-9])|[0-9][+\-]")
+# anything that is not an ASCII digit, a sign or whitespace; a sign that does not start a number
+_NOT_INT_CHAR = re.compile(r"[^0-9+\-\s]")
+_BAD_SIGN = re.compile(r"[+\-](?![0-9])|[0-9][+\-]")
+
+
+def _find_non_integer(text: str):
+    """The first match of a character or sign that no strict integer field allows, or None (fast: one character
+    class scan; the sign rule only runs when the text has a sign at all)."""
+    m = _NOT_INT_CHAR.search(text)
+    if m is None and ("-" in text or "+" in text):
+        m = _BAD_SIGN.search(text)
+    return m
 
 
 class DegenerateEvaluationWarning(UserWarning):
@@ -183,7 +193,7 @@ def _parse_int_lines(path: Path, lines: Sequence[str], what: str, pairs: bool) -
             raise DataFormatError(path, i + 1, f"malformed {what} line: {msg}; expected {expected}")
     # strict integers (ASCII digits, optional sign): one regex over the whole text finds the first bad line
     text = "\n".join(lines)
-    m = _NOT_INT_TEXT.search(text)
+    m = _find_non_integer(text)
     if m is not None:
         i = text.count("\n", 0, m.start())
         tok = next((t for t in tokens[i] if not is_int_token(t)), m.group())
