@@ -62,6 +62,11 @@ __all__ = [
     "to_device",
     "resolve_amp",
     "load_checkpoint",
+    "read_torch_file",
+    "state_dict_mismatch",
+    "CheckpointError",
+    "run_checkpoints",
+    "resume_checkpoint_dir",
     "retraining",
     "trained_model_path",
 ]
@@ -346,10 +351,151 @@ class History(list):
 # ----------------------------------------------------------------------------------------------------------
 # checkpoints
 # ----------------------------------------------------------------------------------------------------------
+class CheckpointError(ValueError):
+    """A checkpoint or weights file that cannot be used: empty, truncated, corrupt, not written by torch, or
+    written for another model. The message names the file, what it holds and what was expected."""
+
+
+_FIT_KEYS = ("model", "optimizer", "epoch", "history", "rng")
+
+
 def _atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` into ``<path>.tmp`` beside ``path`` (flushed to disk), then rename it over ``path``: a
+    run killed while saving leaves the previous file whole. The temporary file is removed on any error."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _remove_stale_tmp(*paths: Path) -> None:
+    """Remove the ``<path>.tmp`` files that a run killed inside :func:`_atomic_save` (SIGKILL) left behind."""
+    for p in paths:
+        with contextlib.suppress(OSError):
+            Path(p).with_name(Path(p).name + ".tmp").unlink()
+
+
+def _short_reason(exc: BaseException) -> str:
+    """torch's error in a few words: its first line, cut, never torch's advice about ``weights_only``."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "weights_only" in text or "weights-only" in text.lower():
+        text = ""
+    text = re.split(r"(?<=\.) ", text)[0]  # the first sentence: torch's advice follows it
+    text = text[:120] + ("..." if len(text) > 120 else "")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def read_torch_file(path: str | os.PathLike, what: str = "checkpoint") -> Any:
+    """Read a file written by ``torch.save`` safely (tensors and plain containers only) or raise
+    :class:`CheckpointError` naming ``path`` and what is wrong with it (empty, truncated or corrupt, holding
+    Python objects other than tensors). ``what`` says what the file should be (in the message). A missing
+    file raises ``FileNotFoundError``, an unreadable one ``PermissionError``, both naming the path."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(2, f"no such {what}", str(path))
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; expected a {what} file (written by torch.save)")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"{path}: the {what} is empty (0 bytes); expected a file written by torch.save "
+                              "(a run killed while writing it, or a failed copy)")
+    with open(path, "rb") as f:  # PermissionError here names the path
+        head = f.read(4)
+    kind = ("a zip archive" if head[:2] == b"PK" else "a pickle" if head[:1] == b"\x80" else
+            "neither a zip archive nor a pickle")
+    import pickle
+
+    try:
+        with warnings.catch_warnings():  # torch's notes about pickle protocols are no use to the reader
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        msg = str(exc)
+        m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", msg)
+        if m:
+            raise CheckpointError(
+                f"{path}: holds pickled Python objects ({m.group(1)}), not just tensors and plain containers, so it "
+                f"is not a {what} that fashionlab or torchvision writes; fashionlab does not load such files because "
+                "reading them can run code from the file") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", msg, re.S)
+        reason = f"UnpicklingError: {detail.group(1).strip()[:120]}" if detail else _short_reason(exc)
+        raise CheckpointError(f"{path}: not a readable {what} ({size} bytes, {kind}): the file is corrupt or not "
+                              f"in torch's format ({reason}); expected a complete file written by torch.save"
+                              ) from None
+    except Exception as exc:  # EOFError, RuntimeError (zip), IndexError, OSError(EINVAL), KeyError...
+        raise CheckpointError(f"{path}: not a readable {what} ({size} bytes, {kind}): the file is truncated or "
+                              f"corrupt ({_short_reason(exc)}); expected a complete file written by torch.save"
+                              ) from None
+
+
+def _describe(obj: Any) -> str:
+    """What a loaded file holds, in a few words."""
+    if isinstance(obj, Mapping):
+        keys = list(obj)
+        shown = ", ".join(map(str, keys[:6])) + (f", ... ({len(keys)} keys)" if len(keys) > 6 else "")
+        if keys and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            return f"a state dict of {len(keys)} tensors ({shown})"
+        return f"a dict with keys [{shown}]"
+    if isinstance(obj, torch.Tensor):
+        return f"a single tensor of shape {list(obj.shape)}"
+    return f"a {type(obj).__name__}"
+
+
+def state_dict_mismatch(found: Mapping, expected: Mapping, limit: int = 3) -> str | None:
+    """``None`` when the state dict ``found`` (from a file) fits ``expected`` (a model's ``state_dict()``) key
+    for key and shape for shape; else a one-line summary of what differs: the keys missing from the file,
+    the unexpected ones, the shapes that differ (a few examples of each, with counts)."""
+    if not isinstance(found, Mapping):
+        return f"it holds {_describe(found)}, not a state dict"
+    missing = [k for k in expected if k not in found]
+    extra = [k for k in found if k not in expected]
+    shapes = []
+    for k, v in expected.items():
+        if k in found:
+            f = found[k]
+            if not isinstance(f, torch.Tensor):
+                shapes.append(f"{k}: file holds a {type(f).__name__}, model a tensor {list(v.shape)}")
+            elif tuple(f.shape) != tuple(v.shape):
+                shapes.append(f"{k}: file {list(f.shape)} vs model {list(v.shape)}")
+    if not (missing or extra or shapes):
+        return None
+    ex = lambda xs: ", ".join(map(str, xs[:limit])) + (", ..." if len(xs) > limit else "")  # noqa: E731
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of the model's {len(expected)} keys missing ({ex(missing)})")
+    if extra:
+        parts.append(f"{len(extra)} unexpected keys ({ex(extra)})")
+    if shapes:
+        parts.append(f"{len(shapes)} shapes differ ({ex(shapes)})")
+    return "; ".join(parts)
+
+
+def _load_weights(model: nn.Module, state: Any, path: Path, what: str) -> None:
+    """``model.load_state_dict(state)`` with a :class:`CheckpointError` that summarises a mismatch."""
+    net = _unwrap(model)
+    diff = state_dict_mismatch(state, net.state_dict())
+    if diff is not None:
+        raise CheckpointError(f"{path}: the {what} was written for another model ({diff}); expected the weights "
+                              f"of {type(net).__name__} with {len(net.state_dict())} tensors")
+    try:
+        net.load_state_dict(state)
+    except Exception as exc:  # dtype trouble and the like
+        raise CheckpointError(f"{path}: the {what} does not fit {type(net).__name__} ({_short_reason(exc)})") from None
+
+
+def _require_keys(obj: Any, path: Path, what: str, keys: Iterable[str]) -> Mapping:
+    keys = list(keys)
+    if not isinstance(obj, Mapping) or any(k not in obj for k in keys):
+        raise CheckpointError(f"{path}: holds {_describe(obj)}; expected a {what} with the keys {keys}")
+    return obj
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, map_location: Any = "cpu") -> dict:
@@ -358,12 +504,97 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, map
     Returns the checkpoint dict (``model``, ``epoch``, ``history`` and, for ``last.pt``, ``optimizer``,
     ``scheduler``, ``scaler``, ``rng``). Only plain tensors and containers are unpickled
     (``weights_only=True``). Use it to evaluate the best model of an earlier run (docs/architecture.md, principle 6: numbers
-    come from a saved, re-loadable model).
+    come from a saved, re-loadable model). An empty, truncated or foreign file, or one written for another
+    architecture, raises :class:`CheckpointError` naming the file and what differs.
     """
-    ckpt = torch.load(Path(path), map_location=map_location, weights_only=True)
+    path = Path(path)
+    ckpt = _require_keys(read_torch_file(path, "checkpoint"), path, "checkpoint written by engine.fit", ["model"])
     if model is not None:
-        model.load_state_dict(ckpt["model"])
+        _load_weights(model, ckpt["model"], path, "checkpoint")
+    if map_location not in (None, "cpu"):
+        ckpt = dict(ckpt, model={k: v.to(map_location) if isinstance(v, torch.Tensor) else v
+                                 for k, v in ckpt["model"].items()})
     return ckpt
+
+
+def _restore_training_state(ckpt: Mapping, path: Path, model, optimizer, scheduler, scaler, what: str) -> None:
+    """Load model, optimizer, scheduler and scaler state from ``ckpt``; on any failure put back what was there
+    and raise :class:`CheckpointError` naming ``path``."""
+    import copy
+
+    net = _unwrap(model)
+    saved = (copy.deepcopy(net.state_dict()), copy.deepcopy(optimizer.state_dict()),
+             copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None,
+             copy.deepcopy(scaler.state_dict()) if scaler is not None else None)
+    try:
+        _load_weights(model, ckpt["model"], path, what)
+        try:
+            _check_optimizer_state(ckpt["optimizer"], optimizer)
+        except ValueError as exc:
+            raise CheckpointError(f"{path}: the optimizer state in the {what} does not fit this "
+                                  f"{type(optimizer).__name__}: {exc}; expected the optimizer built the same way "
+                                  "as for the run that wrote it") from None
+        try:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except Exception as exc:
+            raise CheckpointError(f"{path}: the optimizer state in the {what} does not fit this "
+                                  f"{type(optimizer).__name__} ({_short_reason(exc)}); expected the optimizer "
+                                  "built the same way as for the run that wrote it") from None
+        try:
+            if scheduler is not None and ckpt.get("scheduler") is not None:
+                scheduler.load_state_dict(ckpt["scheduler"])
+            if scaler is not None and ckpt.get("scaler") is not None:
+                scaler.load_state_dict(ckpt["scaler"])
+        except Exception as exc:
+            raise CheckpointError(f"{path}: the scheduler/scaler state in the {what} does not fit "
+                                  f"({_short_reason(exc)})") from None
+    except BaseException:
+        net.load_state_dict(saved[0])
+        optimizer.load_state_dict(saved[1])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved[2])
+        if scaler is not None:
+            scaler.load_state_dict(saved[3])
+        raise
+
+
+# per-group flags that torch versions add or drop; any other difference means another kind of optimizer
+_OPTIMIZER_FLAGS = {"foreach", "maximize", "capturable", "differentiable", "fused", "decoupled_weight_decay",
+                    "initial_lr"}
+
+
+def _check_optimizer_state(saved: Any, optimizer: torch.optim.Optimizer) -> None:
+    """Raise ``ValueError`` when ``saved`` (an optimizer ``state_dict``) is not the state of an optimizer like
+    ``optimizer``: other hyperparameters (SGD's ``momentum`` against Adam's ``betas``) or other groups.
+    ``load_state_dict`` itself would accept it and fail later, in the first step."""
+    if not isinstance(saved, Mapping) or not isinstance(saved.get("param_groups"), (list, tuple)):
+        raise ValueError(f"it holds {_describe(saved)}, not an optimizer state")
+    mine = optimizer.state_dict()["param_groups"]
+    if len(saved["param_groups"]) != len(mine):
+        raise ValueError(f"{len(saved['param_groups'])} parameter groups, the optimizer has {len(mine)}")
+    for g_saved, g_mine in zip(saved["param_groups"], mine):
+        if not isinstance(g_saved, Mapping):
+            raise ValueError("a parameter group is not a dict")
+        missing = sorted(set(g_mine) - set(g_saved) - _OPTIMIZER_FLAGS)
+        extra = sorted(set(g_saved) - set(g_mine) - _OPTIMIZER_FLAGS)
+        if missing or extra:
+            raise ValueError("its hyperparameters " + ", ".join(filter(None, [
+                f"lack {missing}" if missing else "", f"include {extra}" if extra else ""]))
+                + " (another kind of optimizer?)")
+
+
+def _history_of(ckpt: Mapping, path: Path, what: str) -> "History":
+    try:
+        return History.from_dict(ckpt["history"])
+    except Exception as exc:
+        raise CheckpointError(f"{path}: the training history in the {what} is damaged ({_short_reason(exc)})") from None
+
+
+def _set_rng_state_checked(state: Any, path: Path, what: str) -> None:
+    try:
+        _set_rng_state(state)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: the RNG states in the {what} are damaged ({_short_reason(exc)})") from None
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -493,21 +724,55 @@ def trained_model_path(cache_key: Mapping, signature: Mapping | None = None, fol
     return base / slug(cache_key.get("experiment", "misc")) / f"{name or 'model'}-{digest}.pt"
 
 
-def _load_trained(path: Path, model: nn.Module, optimizer, scheduler, scaler, dev: torch.device) -> History:
+def _load_trained(path: Path, model: nn.Module, optimizer, scheduler, scaler, dev: torch.device) -> History | None:
+    """The cached trained model at ``path`` loaded into ``model``/``optimizer``/...; ``None`` (with a warning
+    that names the file and why it cannot be used) when it is damaged or foreign: the caller then trains
+    afresh from the untouched model."""
+    rng_before = _rng_state()
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        _unwrap(model).load_state_dict(state["model"])
-    except Exception as exc:  # a truncated or foreign file: say which, then train afresh
-        warnings.warn(f"{path}: not a usable trained-model file ({type(exc).__name__}: {exc}); training again")
+        state = _require_keys(read_torch_file(path, "trained-model file"), path, "trained-model file",
+                              ("model", "optimizer", "history", "rng"))
+        history = _history_of(state, path, "trained-model file")
+        _set_rng_state_checked(state["rng"], path, "trained-model file")  # the code after fit sees a fresh run's RNGs
+        _restore_training_state(state, path, model, optimizer, scheduler, scaler, "trained-model file")
+    except (CheckpointError, OSError) as exc:  # a truncated or foreign file: say which and why, then train afresh
+        _set_rng_state(rng_before)
+        reason = str(exc)
+        prefix = f"{path}: "
+        reason = reason[len(prefix):] if reason.startswith(prefix) else reason
+        warnings.warn(f"{path}: not a usable trained-model file ({reason}); training again", stacklevel=3)
         return None
-    optimizer.load_state_dict(state["optimizer"])
     _move_optimizer_state(optimizer, dev)
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if scaler is not None and state.get("scaler") is not None:
-        scaler.load_state_dict(state["scaler"])
-    _set_rng_state(state["rng"])  # the code after fit sees the RNGs a fresh run leaves behind
-    return History.from_dict(state["history"])
+    return history
+
+
+# ----------------------------------------------------------------------------------------------------------
+# run checkpoints: what `fashionlab reproduce --resume` continues
+# ----------------------------------------------------------------------------------------------------------
+_RUN_CHECKPOINTS: contextvars.ContextVar[bool | None] = contextvars.ContextVar("fashionlab_run_checkpoints",
+                                                                               default=None)
+
+
+@contextlib.contextmanager
+def run_checkpoints(resume: bool = False):
+    """Within this block every :func:`fit` with a ``cache_key`` (and no ``checkpoint_dir`` of its own) keeps a
+    checkpoint of its run after every epoch in :func:`resume_checkpoint_dir` (under the data folder's
+    ``checkpoints/``), written atomically and removed when the model is trained. With ``resume`` a run
+    whose checkpoint is there continues from its last complete epoch and ends where an uninterrupted run
+    ends. ``fashionlab reproduce`` runs inside this block (``--resume`` sets ``resume``)."""
+    token = _RUN_CHECKPOINTS.set(bool(resume))
+    try:
+        yield
+    finally:
+        _RUN_CHECKPOINTS.reset(token)
+
+
+def resume_checkpoint_dir(cache_path: str | os.PathLike) -> Path:
+    """The folder of the per-epoch checkpoint (``last.pt``, ``best.pt``) of the run that trains the model cached
+    at ``cache_path`` (:func:`trained_model_path`): beside it, ``<name>.resume/``. The name carries the same
+    digest as the cache entry, so only a run with the same model, config, epochs and seed resumes from it."""
+    cache_path = Path(cache_path)
+    return cache_path.with_name(cache_path.stem + ".resume")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -587,7 +852,10 @@ def fit(
     * ``checkpoint_dir``: after every epoch ``last.pt`` holds model, optimizer, scheduler, scaler, epoch,
       history and RNG states; ``best.pt`` holds the weights of the best epoch by ``monitor``.
       ``resume=True`` continues from ``last.pt`` when it exists (else it starts afresh) and ends where an
-      uninterrupted run ends. Build model, optimizer and scheduler the same way as for the first run.
+      uninterrupted run ends. Build model, optimizer and scheduler the same way as for the first run. A
+      damaged or foreign ``last.pt``, or one past ``epochs``, raises :class:`CheckpointError` naming it.
+      Inside :func:`run_checkpoints` (``fashionlab reproduce``) a ``fit`` with a ``cache_key`` keeps such a
+      checkpoint in :func:`resume_checkpoint_dir` and removes it once the model is trained and cached.
     * ``eval_fn(model, epoch)`` runs after each epoch in ``eval`` mode without gradients and returns a dict
       of metrics (e.g. ``{"val_mAP": 61.2}``), recorded in the history. ``monitor`` (default: its first
       key) with ``mode`` ``"max"``/``"min"`` picks the best epoch; ``restore_best`` loads its weights into
@@ -625,23 +893,42 @@ def fit(
     _move_optimizer_state(optimizer, dev)
 
     cache_path = None
+    auto_ckdir = False  # a run checkpoint kept for `fashionlab reproduce --resume` (run_checkpoints)
     if cache_key is not None:
+        from .config import display_path
+
         cache_path = trained_model_path(cache_key, _model_signature(model, step_fn, optimizer, epochs, seed, scheduler))
+        _remove_stale_tmp(cache_path)
+        run_ck = _RUN_CHECKPOINTS.get()
+        auto_ckdir = run_ck is not None and checkpoint_dir is None
         if cache_path.exists() and not _retrain_requested(retrain):
             cached = _load_trained(cache_path, model, optimizer, scheduler, scaler, dev)
             if cached is not None:
                 if verbose:
-                    from .config import display_path
-
                     what = " ".join(str(cache_key[k]) for k in ("experiment", "method") if k in cache_key)
                     print(f"fashionlab: loaded the trained {what or 'model'} from {display_path(cache_path)} "
                           f"({len(cached)} epochs, trained earlier with the same config; retrain=True or "
                           "--retrain trains it again)")
+                if auto_ckdir:
+                    import shutil
+
+                    shutil.rmtree(resume_checkpoint_dir(cache_path), ignore_errors=True)  # a finished run's leftover
                 return cached
+        if auto_ckdir:
+            checkpoint_dir, resume = resume_checkpoint_dir(cache_path), bool(run_ck)
+            last = Path(checkpoint_dir) / "last.pt"
+            if not resume and last.exists():
+                import shutil
+
+                if verbose:
+                    print(f"fashionlab: {display_path(last)} holds an interrupted run of this model; starting afresh "
+                          "(fashionlab reproduce --resume would have continued it)")
+                shutil.rmtree(checkpoint_dir)
 
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if ckdir is not None:
         ckdir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_tmp(ckdir / "last.pt", ckdir / "best.pt")
     history = History(monitor=monitor, mode=mode)
     start = 0
     best_state: dict | None = None
@@ -651,25 +938,40 @@ def fit(
             raise ValueError("resume=True needs checkpoint_dir")
         last = ckdir / "last.pt"
         if last.exists():
-            ckpt = torch.load(last, map_location="cpu", weights_only=True)  # load_state_dict moves to dev
+            ckpt = _require_keys(read_torch_file(last, "checkpoint"), last, "checkpoint written by engine.fit",
+                                 _FIT_KEYS)
+            try:
+                start = int(ckpt["epoch"])
+            except (TypeError, ValueError):
+                raise CheckpointError(f"{last}: its 'epoch' is {ckpt['epoch']!r}; expected a whole number") from None
+            if start > epochs:
+                raise CheckpointError(
+                    f"{last}: holds a run stopped after epoch {start}, past the {epochs} epoch(s) asked for; pass "
+                    f"epochs={start} or more to continue it, or remove the file (or resume=False) to train {epochs} "
+                    "epoch(s) afresh")
             if int(ckpt.get("seed", seed)) != int(seed):
                 warnings.warn(f"resuming a run that was seeded with {ckpt['seed']} using seed={seed}: "
                               "the remaining epochs will not match an uninterrupted run")
-            _unwrap(model).load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            if scheduler is not None and ckpt.get("scheduler") is not None:
-                scheduler.load_state_dict(ckpt["scheduler"])
-            if scaler is not None and ckpt.get("scaler") is not None:
-                scaler.load_state_dict(ckpt["scaler"])
-            history = History.from_dict(ckpt["history"])
+            resumed = _history_of(ckpt, last, "checkpoint")
+            if restore_best and (ckdir / "best.pt").exists():
+                best = ckdir / "best.pt"
+                best_ckpt = _require_keys(read_torch_file(best, "checkpoint"), best,
+                                          "checkpoint written by engine.fit", ["model"])
+                diff = state_dict_mismatch(best_ckpt["model"], _unwrap(model).state_dict())
+                if diff is not None:
+                    raise CheckpointError(f"{best}: the checkpoint was written for another model ({diff})")
+                best_state = best_ckpt["model"]
+            _restore_training_state(ckpt, last, model, optimizer, scheduler, scaler, "checkpoint")
+            _set_rng_state_checked(ckpt["rng"], last, "checkpoint")
+            history = resumed
             history.mode = mode
             history.monitor = history.monitor or monitor
-            start = int(ckpt["epoch"])
-            _set_rng_state(ckpt["rng"])
-            if restore_best and (ckdir / "best.pt").exists():
-                best_state = torch.load(ckdir / "best.pt", map_location="cpu", weights_only=True)["model"]
             if verbose:
-                print(f"fashionlab: resuming from {last.name} after epoch {start} of {epochs}")
+                shown = display_path(last) if auto_ckdir else last.name
+                print(f"fashionlab: resuming from {shown} after epoch {start} of {epochs}")
+        elif verbose and auto_ckdir:
+            print(f"fashionlab: no interrupted run of this model to resume ({display_path(last)} does not exist); "
+                  "starting from epoch 1")
         elif verbose:
             print(f"fashionlab: no {last.name} in checkpoint_dir yet; starting from epoch 1")
 
@@ -783,6 +1085,10 @@ def fit(
                       "scaler": scaler.state_dict() if scaler is not None else None,
                       "history": history.to_dict(), "rng": _rng_state(), "key": json.dumps(_jsonable(cache_key))},
                      cache_path)
+    if auto_ckdir and ckdir is not None:
+        import shutil
+
+        shutil.rmtree(ckdir, ignore_errors=True)  # the model is trained and cached: nothing left to resume
     return history
 
 

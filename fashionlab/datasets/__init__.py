@@ -53,6 +53,7 @@ from .readers import (
     AddeSplit,
     AsenSplit,
     DataFormatError,
+    DegenerateEvaluationWarning,
     FashionAILabels,
     find_meta,
     indices_to_onehot,
@@ -81,7 +82,7 @@ from .samplers import (
 )
 
 __all__ = [
-    "SPLITS", "AsenSplit", "DataFormatError", "FashionAILabels", "find_meta", "read_asen_split",
+    "SPLITS", "AsenSplit", "DataFormatError", "DegenerateEvaluationWarning", "FashionAILabels", "find_meta", "read_asen_split",
     "read_fashionai_labels", "read_filenames", "read_items", "read_label_file", "read_lines", "read_meta",
     "ADDE_SPLITS", "AddeSplit", "read_adde_split", "read_attr_num", "read_onehot_labels", "read_id_list",
     "onehot_to_indices", "indices_to_onehot",

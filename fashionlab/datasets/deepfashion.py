@@ -44,7 +44,7 @@ from typing import Sequence
 import numpy as np
 
 from ..taxonomy import AttributeSchema
-from .readers import DataFormatError, _check_file, read_lines
+from .readers import DataFormatError, _check_file, read_lines, show
 
 __all__ = [
     "TYPE_NAMES",
@@ -101,7 +101,7 @@ def _check_count_line(path: Path, line: str | None, what: str) -> None:
                                        f"on line 2, then the data lines (docs/formats.md §5.3)")
     tok = line.split()
     if len(tok) != 1 or not (tok[0].isascii() and tok[0].isdigit()):
-        raise DataFormatError(path, 1, f"{line.strip()!r} in {what}; expected line 1 to be the number of entries "
+        raise DataFormatError(path, 1, f"{show(line.strip())} in {what}; expected line 1 to be the number of entries "
                                        f"(one non-negative integer), then the column header on line 2")
 
 
@@ -111,7 +111,7 @@ def _check_header_line(path: Path, line: str | None, what: str, header: str) -> 
         raise DataFormatError(path, 2, f"missing column header in {what}; expected line 2 to be {header!r}")
     tok = line.split()
     if not tok or tok[0] != first:
-        raise DataFormatError(path, 2, f"{line.strip()!r} in {what}; expected the column header {header!r} on "
+        raise DataFormatError(path, 2, f"{show(line.strip())} in {what}; expected the column header {header!r} on "
                                        f"line 2 (line 1 = count, line 2 = header, data from line 3)")
 
 
@@ -120,7 +120,7 @@ def _check_unique(path: Path, names: Sequence[str], what: str, first_line: int =
     for i, n in enumerate(names):
         j = seen.setdefault(n, i)
         if j != i:
-            raise DataFormatError(path, i + first_line, f"image {n!r} listed twice in {what} (first on line "
+            raise DataFormatError(path, i + first_line, f"image {show(n)} listed twice in {what} (first on line "
                                                         f"{j + first_line}); expected each image once")
 
 
@@ -142,12 +142,12 @@ def _read_named_types(path, what: str, header: str, kind: str,
         s = ln.strip()
         tok = s.split()
         if len(tok) < 2:
-            got = "blank line" if not tok else f"1 field {s!r}"
+            got = "blank line" if not tok else f"1 field {show(s)}"
             raise DataFormatError(path, n, f"{got} in {what}; expected '<{kind} name> <{kind} type {lo}..{hi}>' (the "
                                            f"name may contain spaces; the last field is the type)")
         t = tok[-1]
         if not (t.isascii() and t.isdigit()) or not lo <= int(t) <= hi:
-            raise DataFormatError(path, n, f"{kind} type {t!r} in {s!r} of {what}; expected an integer {lo}..{hi} "
+            raise DataFormatError(path, n, f"{kind} type {show(t)} in {show(s)} of {what}; expected an integer {lo}..{hi} "
                                            f"({legend}) as the last field")
         names.append(s[: -len(t)].strip())
         types[i] = int(t)
@@ -193,7 +193,7 @@ def _read_image_rows(path, what: str, header: str, fields: str,
     for i, ln in enumerate(data):
         tok = ln.split()
         if len(tok) != nfields + 1:
-            got = "blank line" if not tok else f"{len(tok)} field(s) {ln.strip()!r}"
+            got = "blank line" if not tok else f"{len(tok)} field(s) {show(ln.strip())}"
             raise DataFormatError(path, i + 3, f"{got} in {what}; expected '<image name> {fields}' "
                                                f"({nfields + 1} fields separated by spaces)")
         names.append(tok[0])
@@ -208,7 +208,7 @@ def _ints(path: Path, rows: list[list[str]], what: str, expected: str) -> np.nda
         for j, tok in enumerate(r):
             digits = tok[1:] if tok[:1] == "-" else tok
             if not (digits.isascii() and digits.isdigit()) or len(tok) > 18:
-                raise DataFormatError(path, i + 3, f"field {j + 2} is {tok!r} in {what}; expected {expected}")
+                raise DataFormatError(path, i + 3, f"field {j + 2} is {show(tok)} in {what}; expected {expected}")
             out[i, j] = int(tok)
     return out
 
@@ -229,7 +229,7 @@ def read_category_img(path, num_categories: int | None = None) -> tuple[list[str
     bad = np.flatnonzero((labels < 1) | (labels > hi))
     if len(bad):
         i = int(bad[0])
-        raise DataFormatError(path, i + 3, f"category label {labels[i]} of {names[i]!r} out of range in {what}; "
+        raise DataFormatError(path, i + 3, f"category label {labels[i]} of {show(names[i])} out of range in {what}; "
                                            f"expected {rng}")
     return names, labels - 1
 
@@ -246,7 +246,7 @@ def read_bbox(path) -> tuple[list[str], np.ndarray]:
     bad = np.flatnonzero((boxes < 0).any(axis=1) | (boxes[:, 0] > boxes[:, 2]) | (boxes[:, 1] > boxes[:, 3]))
     if len(bad):
         i = int(bad[0])
-        raise DataFormatError(path, i + 3, f"bounding box {boxes[i].tolist()} of {names[i]!r} in {what}; expected "
+        raise DataFormatError(path, i + 3, f"bounding box {boxes[i].tolist()} of {show(names[i])} in {what}; expected "
                                            f"non-negative x_1 y_1 x_2 y_2 with x_1 <= x_2 and y_1 <= y_2")
     return names, boxes
 
@@ -262,7 +262,7 @@ def read_eval_partition(path) -> tuple[list[str], np.ndarray]:
     path, names, rows = _read_image_rows(path, what, "image_name  evaluation_status", "<train|val|test>", 1)
     for i, (s,) in enumerate(rows):
         if s not in DEEPFASHION_SPLITS:
-            raise DataFormatError(path, i + 3, f"evaluation status {s!r} of {names[i]!r} in {what}; expected one "
+            raise DataFormatError(path, i + 3, f"evaluation status {show(s)} of {show(names[i])} in {what}; expected one "
                                                f"of {', '.join(DEEPFASHION_SPLITS)}")
     return names, np.array([r[0] for r in rows], dtype="<U5")
 
@@ -318,8 +318,8 @@ def _slow_labels(path: Path, rests: list[str], first_line: int, num: int, what: 
                                                         f"each -1, 0 or 1")
         for j, t in enumerate(tok):
             if t not in _LABEL_VALUES:
-                attr = f" ({attribute_names[j]!r})" if attribute_names is not None and j < len(attribute_names) else ""
-                raise DataFormatError(path, first_line + i, f"label {t!r} of attribute {j}{attr} (field {j + 2}) in "
+                attr = f" ({show(attribute_names[j])})" if attribute_names is not None and j < len(attribute_names) else ""
+                raise DataFormatError(path, first_line + i, f"label {show(t)} of attribute {j}{attr} (field {j + 2}) in "
                                                             f"{what}; expected -1, 0 or 1")
         out[i] = np.array([int(t) for t in tok], dtype=np.int8)
     return out
@@ -599,13 +599,13 @@ def _align(path: Path, names: list[str], ref: list[str], ref_index: dict[str, in
     for i, n in enumerate(names):  # duplicates were rejected by the reader
         j = ref_index.get(n)
         if j is None:
-            raise DataFormatError(path, i + 3, f"image {n!r} of {what} is not in {ref_path.name} ({ref_path}); "
+            raise DataFormatError(path, i + 3, f"image {show(n)} of {what} is not in {ref_path.name} ({ref_path}); "
                                                f"expected the same images in every list file")
         pos[j] = i
     missing = np.flatnonzero(pos < 0)
     if len(missing):
         j = int(missing[0])
-        raise DataFormatError(path, None, f"image {ref[j]!r} (line {j + 3} of {ref_path}) is missing from {what} "
+        raise DataFormatError(path, None, f"image {show(ref[j])} (line {j + 3} of {ref_path}) is missing from {what} "
                                           f"({len(missing)} image(s) missing); expected the same images in every "
                                           f"list file")
     return pos
@@ -701,8 +701,8 @@ def read_asen_deepfashion_labels(path, num_attributes: int | None = None) -> lis
         tok = ln.split()
         bad = next((t for t in tok if not (t.isascii() and t.isdigit())), None)
         if len(tok) < 3 or len(tok) % 2 == 0 or bad is not None:
-            got = ("blank line" if not tok else f"field {bad!r}" if bad is not None
-                   else f"{len(tok)} field(s) {' '.join(tok)!r}")
+            got = ("blank line" if not tok else f"field {show(bad)}" if bad is not None
+                   else f"{len(tok)} field(s) {show(' '.join(tok))}")
             raise DataFormatError(path, n, f"{got} in {what}; expected '<image id>' then one or more '<type 1..5> "
                                            f"<global attribute id>' pairs, non-negative integers separated by tabs")
         v = [int(t) for t in tok]

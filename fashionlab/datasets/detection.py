@@ -39,7 +39,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .readers import DataFormatError, _check_file
+from .readers import DataFormatError, _check_file, show
 
 __all__ = [
     "OBJECT_TYPES",
@@ -67,7 +67,7 @@ DF2_OBJECT_TYPES = {
     **{c: "full body" for c in DF2_CATEGORIES[9:]},
 }
 
-_ITEM_KEY = re.compile(r"item(\d+)\Z")
+_ITEM_KEY = re.compile(r"item([0-9]+)\Z")  # ASCII digits only
 _INSTANCES = re.compile(r"instances_(.+)\.json\Z")
 
 
@@ -195,15 +195,18 @@ def _get(path: Path, obj: Mapping, key: str, where: str, what: str):
 
 
 def _int(path: Path, value, where: str, what: str = "an integer") -> int:
+    """A JSON integer (a whole-valued JSON number such as ``640.0`` is accepted; ``true``, strings such as ``"3"``,
+    ``3.5``, NaN and values beyond 64 bits are not)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not value.is_integer()):
-        raise DataFormatError(path, None, f"{where}: {value!r} ({_kind(value)}); expected {what}")
+            isinstance(value, float) and not value.is_integer()) or not -2**63 <= value < 2**63:
+        raise DataFormatError(path, None, f"{where}: {show(value)} ({_kind(value)}); expected {what} (a JSON integer "
+                                          f"that fits 64 bits)")
     return int(value)
 
 
 def _str(path: Path, value, where: str, what: str = "a string") -> str:
     if not isinstance(value, str) or not value:
-        raise DataFormatError(path, None, f"{where}: {value!r} ({_kind(value)}); expected {what}")
+        raise DataFormatError(path, None, f"{where}: {show(value)} ({_kind(value)}); expected {what}")
     return value
 
 
@@ -251,7 +254,7 @@ def _unique(path: Path, values: Sequence, where: str, key: str, what: str) -> di
     seen: dict = {}
     for i, v in enumerate(values):
         if v in seen:
-            raise DataFormatError(path, None, f"{where}[{i}].{key}: {what} {v!r} repeated (first at {where}"
+            raise DataFormatError(path, None, f"{where}[{i}].{key}: {what} {show(v)} repeated (first at {where}"
                                               f"[{seen[v]}]); expected each {what} once")
         seen[v] = i
     return seen
@@ -368,7 +371,7 @@ def read_coco_detection(json_path, image_root=None) -> DetectionDataset:
             elif not isinstance(t, (str, bool)) and isinstance(t, int) and t in type_of_id:
                 g_types.append(type_of_id[t])
             else:
-                raise DataFormatError(path, None, f"{w}.object_type: unknown object type {t!r}; expected a name or id "
+                raise DataFormatError(path, None, f"{w}.object_type: unknown object type {show(t)}; expected a name or id "
                                                   f"of 'categories' ({', '.join(type_names)})")
         _unique(path, g_ids, "garment_categories", "id", "garment category id")
         _unique(path, g_names, "garment_categories", "name", "garment category name")
@@ -418,7 +421,7 @@ def read_coco_detection(json_path, image_root=None) -> DetectionDataset:
         a = _dict(path, a, w, "an object {image_id, category_id, bbox}")
         crowd = a.get("iscrowd", 0)
         if crowd not in (0, False):
-            raise DataFormatError(path, None, f"{w}.iscrowd: {crowd!r}; crowd annotations (iscrowd = 1, RLE "
+            raise DataFormatError(path, None, f"{w}.iscrowd: {show(crowd)}; crowd annotations (iscrowd = 1, RLE "
                                               f"regions) are not supported; expected 0 or no key")
         image_id = _int(path, _get(path, a, "image_id", w, "the id of an image in 'images'"), f"{w}.image_id")
         if image_id not in image_index:
@@ -440,11 +443,11 @@ def read_coco_detection(json_path, image_root=None) -> DetectionDataset:
             g = _str(path, _get(path, a, "garment_category", w, "a name of 'garment_categories'"),
                      f"{w}.garment_category", "a name of 'garment_categories'")
             if g not in gindex:
-                raise DataFormatError(path, None, f"{w}.garment_category: unknown garment category {g!r}; expected "
+                raise DataFormatError(path, None, f"{w}.garment_category: unknown garment category {show(g)}; expected "
                                                   f"one of {list(category_names)}")
             t = int(category_types[gindex[g]])
             if t >= 0 and t != type_of_id[cid]:
-                raise DataFormatError(path, None, f"{w}.garment_category: {g!r} has object type "
+                raise DataFormatError(path, None, f"{w}.garment_category: {show(g)} has object type "
                                                   f"{type_names[t]!r} (garment_categories) but category_id {cid} is "
                                                   f"{type_names[type_of_id[cid]]!r}; expected them to agree")
             per_cats[i].append(gindex[g])
@@ -486,7 +489,7 @@ def _applies_to(path: Path, spec, where: str, category_names, category_types, ty
         elif not isinstance(e, (str, bool)) and isinstance(e, int) and e in gindex_by_id:
             col[gindex_by_id[e]] = True
         else:
-            raise DataFormatError(path, None, f"{where}[{e_i}]: unknown {e!r}; expected a garment category name or id, "
+            raise DataFormatError(path, None, f"{where}[{e_i}]: unknown {show(e)}; expected a garment category name or id, "
                                               f"an object type name ({', '.join(type_names)}) or 'all'")
     return col
 
@@ -498,10 +501,10 @@ def _attribute_columns(path: Path, names: list, where: str, aindex: Mapping[str,
         _str(path, a, f"{where}[{j}]", "an attribute name")
         if a not in aindex:
             known = "names of 'attribute_names'" if attribute_names is not None else "known attribute names"
-            raise DataFormatError(path, None, f"{where}[{j}]: unknown attribute {a!r}; expected one of the {known}"
+            raise DataFormatError(path, None, f"{where}[{j}]: unknown attribute {show(a)}; expected one of the {known}"
                                               f"{'' if attribute_names is None else ' ' + str(list(attribute_names))}")
         if aindex[a] in cols:
-            raise DataFormatError(path, None, f"{where}[{j}]: attribute {a!r} listed twice; expected each once")
+            raise DataFormatError(path, None, f"{where}[{j}]: attribute {show(a)} listed twice; expected each once")
         cols.append(aindex[a])
     return cols
 
@@ -598,7 +601,7 @@ def read_deepfashion2(folder, image_dir=None, type_map: Mapping[str, str] | None
     any_attrs = False
     for p in paths:
         if not p.stem.isascii() or not p.stem.isdigit():
-            raise DataFormatError(p, None, f"file name {p.name!r} is not a number; expected <image id>.json such as "
+            raise DataFormatError(p, None, f"file name {show(p.name)} is not a number; expected <image id>.json such as "
                                            f"000001.json (DeepFashion2: image id = the number in the file name)")
         image_id = int(p.stem)
         if image_id in first_file_of_id:
@@ -609,6 +612,10 @@ def read_deepfashion2(folder, image_dir=None, type_map: Mapping[str, str] | None
                     "an object with keys 'item1' ... 'itemN' (and 'source', 'pair_id')")
         image_name = p.stem + ".jpg"
         width, height = _image_size(image_root / image_name, p)
+        odd = next((k for k in doc if k.startswith("item") and not _ITEM_KEY.match(k)), None)
+        if odd is not None:
+            raise DataFormatError(p, None, f"key {show(odd)} is not an item key; expected 'item1' ... 'itemN' "
+                                           f"(item followed by ASCII digits)")
         items = sorted(((int(m.group(1)), k) for k in doc if (m := _ITEM_KEY.match(k))), key=lambda x: x[0])
         objs = []
         for _, key in items:
@@ -617,22 +624,22 @@ def read_deepfashion2(folder, image_dir=None, type_map: Mapping[str, str] | None
             cid = _int(p, _get(p, item, "category_id", key, "the category id (1..13 in DeepFashion2)"),
                        f"{key}.category_id")
             if fixed_cats is not None and cname not in fixed_cats:
-                raise DataFormatError(p, None, f"{key}.category_name: unknown category {cname!r}; expected one of "
+                raise DataFormatError(p, None, f"{key}.category_name: unknown category {show(cname)}; expected one of "
                                                f"{list(category_names)}")
             if cid in id_name and id_name[cid][0] != cname:
                 prev, f0, k0 = id_name[cid]
-                raise DataFormatError(p, None, f"{key}.category_id: id {cid} names {cname!r} here but {prev!r} in "
+                raise DataFormatError(p, None, f"{key}.category_id: id {cid} names {show(cname)} here but {show(prev)} in "
                                                f"{f0.name} ({k0}); expected one name per category id")
             if cname in name_id and name_id[cname][0] != cid:
                 prev, f0, k0 = name_id[cname]
-                raise DataFormatError(p, None, f"{key}.category_name: {cname!r} has id {cid} here but {prev} in "
+                raise DataFormatError(p, None, f"{key}.category_name: {show(cname)} has id {cid} here but {prev} in "
                                                f"{f0.name} ({k0}); expected one id per category name")
             id_name.setdefault(cid, (cname, p, key))
             name_id.setdefault(cname, (cid, p, key))
             if "object_type" in item:
                 t = item["object_type"]
                 if t not in OBJECT_TYPES:
-                    raise DataFormatError(p, None, f"{key}.object_type: unknown object type {t!r}; expected one of "
+                    raise DataFormatError(p, None, f"{key}.object_type: unknown object type {show(t)}; expected one of "
                                                    f"{list(OBJECT_TYPES)}")
             elif cname in tmap:
                 t = tmap[cname]
@@ -643,7 +650,7 @@ def read_deepfashion2(folder, image_dir=None, type_map: Mapping[str, str] | None
             if cname in type_seen and type_seen[cname][0] != t:
                 prev, f0, k0 = type_seen[cname]
                 where = f"{key}.object_type" if "object_type" in item else f"{key}.category_name"
-                raise DataFormatError(p, None, f"{where}: category {cname!r} is {t!r} here but {prev!r} in "
+                raise DataFormatError(p, None, f"{where}: category {show(cname)} is {show(t)} here but {show(prev)} in "
                                                f"{f0.name} ({k0}); expected one object type per category")
             type_seen.setdefault(cname, (t, p, key))
             box = _box(p, _get(p, item, "bounding_box", key, "a box [x1, y1, x2, y2]"), f"{key}.bounding_box",
@@ -655,10 +662,10 @@ def read_deepfashion2(folder, image_dir=None, type_map: Mapping[str, str] | None
                 for j, a in enumerate(anames):
                     _str(p, a, f"{key}.attributes[{j}]", "an attribute name")
                     if fixed_attrs is not None and a not in fixed_attrs:
-                        raise DataFormatError(p, None, f"{key}.attributes[{j}]: unknown attribute {a!r}; expected "
+                        raise DataFormatError(p, None, f"{key}.attributes[{j}]: unknown attribute {show(a)}; expected "
                                                        f"one of {list(attribute_names)}")
                     if a in anames[:j]:
-                        raise DataFormatError(p, None, f"{key}.attributes[{j}]: attribute {a!r} listed twice; "
+                        raise DataFormatError(p, None, f"{key}.attributes[{j}]: attribute {show(a)} listed twice; "
                                                        f"expected each once")
                 seen_attrs.update(anames)
             objs.append((box, OBJECT_TYPES.index(t), cname, cid, anames))

@@ -22,6 +22,7 @@ __all__ = [
     "IMAGENET_STD",
     "ImageLoadError",
     "load_rgb",
+    "to_rgb",
     "make_transform",
     "AttributeImageDataset",
     "TripletDataset",
@@ -37,12 +38,58 @@ class ImageLoadError(OSError):
     """An image file exists but cannot be decoded (truncated, corrupt, not an image)."""
 
 
+#: Modes holding 16-bit greyscale (PIL opens 16-bit PNG and TIFF greyscale as one of them).
+_MODES_16BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+#: What transparent pixels are composited onto (fashion product photos sit on white).
+BACKGROUND = (255, 255, 255)
+
+
+def to_rgb(im: Image.Image, path=None) -> Image.Image:
+    """Convert a decoded PIL image of any mode to 8-bit RGB with the intensities it shows (docs/formats.md,
+    "Images").
+
+    * 16-bit greyscale (``I;16``, ``I;16B``, ``I``: 0..65535) is scaled by 1/257 (rounded), not clipped at 255
+      as PIL's own conversion does (which turns most of such an image white); ``I`` values outside 0..65535
+      are an :class:`ImageLoadError`, as their range is unknown.
+    * Transparency (``RGBA``, ``LA``, ``PA``, premultiplied ``RGBa``/``La``, a palette or greyscale image with a
+      transparent colour) is composited onto white (:data:`BACKGROUND`), so a cut-out garment shows on the
+      white of a shop photo rather than on whatever colour its transparent pixels store.
+    * ``1``, ``L``, ``P``, ``CMYK``, ``YCbCr``, ``HSV``, ``F`` (0..255 floats, clipped): PIL's conversion.
+    ``path`` only names the file in errors.
+    """
+    mode = im.mode
+    if mode == "RGB":
+        return im.copy()  # a copy that outlives the opened file, as PIL's conversions are
+    where = f" {path}" if path is not None else ""
+    if mode in _MODES_16BIT:
+        a = np.asarray(im).astype(np.int64)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ImageLoadError(f"image{where} has mode {mode} with values {int(a.min())}..{int(a.max())}; expected "
+                                 f"8-bit or 16-bit intensities (0..65535)")
+        g = ((a + 128) // 257).astype(np.uint8)
+        return Image.fromarray(np.repeat(g[:, :, None], 3, axis=2))
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        try:
+            rgba = im.convert("RGBA")
+        except ValueError as e:
+            raise ImageLoadError(f"cannot convert image{where} of mode {mode} to RGB: {e}") from None
+        out = Image.new("RGBA", im.size, BACKGROUND + (255,))
+        out.alpha_composite(rgba)
+        return out.convert("RGB")
+    try:
+        return im.convert("RGB")
+    except ValueError as e:
+        raise ImageLoadError(f"cannot convert image{where} of mode {mode} to RGB: {e}; expected a mode PIL converts "
+                             f"(1, L, P, RGB, RGBA, LA, CMYK, YCbCr, I;16, ...)") from None
+
+
 def load_rgb(path, context: str | Callable[[], str] = "") -> Image.Image:
     """Open an image with PIL, fully decode it and convert it to RGB (never ``None``: docs/implementations.md §10).
 
-    A missing file raises :class:`FileNotFoundError`, an undecodable one :class:`ImageLoadError`; both messages
-    name the path and add ``context`` (e.g. which split-file line referenced the image; a string, or a callable
-    returning one, evaluated only on error).
+    Every mode PIL opens is converted by :func:`to_rgb`: 16-bit greyscale scaled to 8 bits, transparency
+    composited onto white. A missing file raises :class:`FileNotFoundError`, an undecodable one
+    :class:`ImageLoadError`; both messages name the path and add ``context`` (e.g. which split-file line
+    referenced the image; a string, or a callable returning one, evaluated only on error).
     """
     path = Path(path)
 
@@ -55,7 +102,9 @@ def load_rgb(path, context: str | Callable[[], str] = "") -> Image.Image:
     try:
         with Image.open(path) as im:
             im.load()
-            return im.convert("RGB")
+            return to_rgb(im, path)
+    except ImageLoadError as e:
+        raise ImageLoadError(f"{e}{suffix()}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise ImageLoadError(f"cannot decode image {path}{suffix()}: {type(e).__name__}: {e}") from e
 

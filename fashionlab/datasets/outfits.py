@@ -24,11 +24,12 @@ _DF_TYPE = {1: "upper body", 2: "lower body", 3: "full body", 4: "footwear"}  # 
 def _load_rgb(path: Path, size: int | None = None) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if size is not None and im.size != (size, size):
-            im = im.resize((size, size), Image.BILINEAR)
-        return np.asarray(im, dtype=np.uint8)
+    from .images import load_rgb  # every PIL mode, errors that name the file
+
+    im = load_rgb(path)
+    if size is not None and im.size != (size, size):
+        im = im.resize((size, size), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
 
 
 class OutfitData:

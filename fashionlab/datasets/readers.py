@@ -31,6 +31,10 @@ from ..taxonomy import FASHIONAI, AttributeSchema
 
 __all__ = [
     "DataFormatError",
+    "DegenerateEvaluationWarning",
+    "show",
+    "is_int_token",
+    "parse_int",
     "AsenSplit",
     "FashionAILabels",
     "SPLITS",
@@ -71,6 +75,55 @@ class DataFormatError(ValueError):
 
 # ----------------------------------------------------------------------------------------------------------------
 # low-level helpers
+
+#: Longest piece of a file's text echoed in an error message (:func:`show`).
+SHOW_CHARS = 80
+
+# an integer field: ASCII digits with an optional sign, nothing else (no '1_0', no non-ASCII digits, no '0x10')
+_INT = re.compile(r"[+-]?[0-9]+\Z")
+# anything that is not an ASCII digit, a sign or whitespace; a sign that does not start a number
+_NOT_INT_CHAR = re.compile(r"[^0-9+\-\s]")
+_BAD_SIGN = re.compile(r"[+\-](?![0-9])|[0-9][+\-]")
+
+
+def _find_non_integer(text: str):
+    """The first match of a character or sign that no strict integer field allows, or None (fast: one character
+    class scan; the sign rule only runs when the text has a sign at all)."""
+    m = _NOT_INT_CHAR.search(text)
+    if m is None and ("-" in text or "+" in text):
+        m = _BAD_SIGN.search(text)
+    return m
+
+
+class DegenerateEvaluationWarning(UserWarning):
+    """An evaluation set that the protocol still scores, but where some numbers are fixed by the data, not the
+    model: e.g. queries with no relevant candidate (AP 0 by the ASEN protocol, docs/protocols.md §4.1)."""
+
+
+def show(value, limit: int = SHOW_CHARS) -> str:
+    """How an error message quotes a piece of a file: ``repr`` of ``value``, cut to its first ``limit`` characters
+    with the full length added (``'1 2 3 ...'... (5000000 characters)``), so a huge line is never echoed whole.
+    Strings are cut before quoting; other values (a JSON list, a number) are cut in their ``repr``."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} characters)"
+    r = repr(value)
+    return r if len(r) <= limit else f"{r[:limit]}... ({len(r)} characters)"
+
+
+def is_int_token(token: str) -> bool:
+    """Whether ``token`` is an integer as the readers accept it: ASCII digits ``0-9`` with an optional ``+`` or
+    ``-`` sign. Underscores (``1_0``), non-ASCII digits (``١٢``, ``１２``), ``0x10``, ``3.0`` are not."""
+    return _INT.match(token) is not None
+
+
+def parse_int(token: str, path, line: int | None, what: str, expected: str = "an integer") -> int:
+    """``token`` as an ``int`` under the strict rule of :func:`is_int_token`; otherwise a
+    :class:`DataFormatError` at ``path:line`` naming the field, ``what`` the file is and ``expected``."""
+    if not is_int_token(token):
+        raise DataFormatError(path, line, f"field {show(token)} in {what} is not an integer; expected {expected} "
+                                          f"(ASCII digits 0-9 with an optional sign)")
+    return int(token)
+
 
 
 def _check_file(path: Path, what: str) -> Path:
@@ -131,27 +184,31 @@ def _parse_int_lines(path: Path, lines: Sequence[str], what: str, pairs: bool) -
             if n == 0:
                 msg = "blank line"
             else:
-                msg = f"{n} field(s) {lines[i].strip()!r}"
+                msg = f"{n} field(s) {show(lines[i].strip())}"
             expected = (
                 "'<image id> <attribute index> <value index>' optionally followed by more '<attribute> <value>' pairs"
                 if pairs
                 else "'<image id> <attribute index> <value index>' (3 integers)"
             )
             raise DataFormatError(path, i + 1, f"malformed {what} line: {msg}; expected {expected}")
+    # strict integers (ASCII digits, optional sign): one regex over the whole text finds the first bad line
+    text = "\n".join(lines)
+    m = _find_non_integer(text)
+    if m is not None:
+        i = text.count("\n", 0, m.start())
+        tok = next((t for t in tokens[i] if not is_int_token(t)), m.group())
+        raise DataFormatError(path, i + 1, f"non-integer field {show(tok)} in {what} line {show(lines[i].strip())}; "
+                                           f"expected integers (ASCII digits 0-9 with an optional sign)")
     flat = [tok for t in tokens for tok in t]
     try:
         values = np.array(flat, dtype=np.str_).astype(np.int64) if flat else np.zeros(0, np.int64)
     except (ValueError, OverflowError):
         for i, t in enumerate(tokens):
             for tok in t:
-                try:
-                    ok = abs(int(tok)) < 2**63
-                except ValueError:
-                    ok = False
-                if not ok:
+                if not (is_int_token(tok) and abs(int(tok)) < 2**63):
                     raise DataFormatError(
-                        path, i + 1, f"non-integer field {tok!r} in {what} line {lines[i].strip()!r}; expected "
-                                     f"integers (64-bit)"
+                        path, i + 1, f"integer field {show(tok)} out of range in {what} line {show(lines[i].strip())}; "
+                                     f"expected integers that fit 64 bits"
                     ) from None
         raise  # pragma: no cover - numpy and int() disagree
     line_no = np.arange(1, len(lines) + 1, dtype=np.int64)
@@ -242,7 +299,7 @@ def read_label_file(path, schema: AttributeSchema | None = None, num_images: int
 def _schema_from_dict(path: Path, meta, name: str) -> AttributeSchema:
     if not isinstance(meta, dict) or "ATTRIBUTES" not in meta or "ATTRIBUTES_NUM" not in meta:
         keys = list(meta) if isinstance(meta, dict) else type(meta).__name__
-        raise DataFormatError(path, None, f"meta for {name!r} needs keys 'ATTRIBUTES' and 'ATTRIBUTES_NUM'; found {keys}")
+        raise DataFormatError(path, None, f"meta for {name!r} needs keys 'ATTRIBUTES' and 'ATTRIBUTES_NUM'; found {show(keys)}")
     attrs = meta["ATTRIBUTES"]
     nums = meta["ATTRIBUTES_NUM"]
     if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs) or not attrs:
@@ -253,14 +310,14 @@ def _schema_from_dict(path: Path, meta, name: str) -> AttributeSchema:
         raise DataFormatError(path, None, f"meta for {name!r}: 'ATTRIBUTES_NUM' must map attribute name -> value count")
     for a in attrs:
         if a not in nums:
-            raise DataFormatError(path, None, f"meta for {name!r}: attribute {a!r} has no entry in 'ATTRIBUTES_NUM'")
+            raise DataFormatError(path, None, f"meta for {name!r}: attribute {show(a)} has no entry in 'ATTRIBUTES_NUM'")
         n = nums[a]
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise DataFormatError(path, None, f"meta for {name!r}: value count of {a!r} must be a positive integer, got {n!r}")
+            raise DataFormatError(path, None, f"meta for {name!r}: value count of {show(a)} must be a positive integer, got {show(n)}")
     values = meta.get("ATTRIBUTES_VALUES", {}) or {}
     for a in values:
         if a not in attrs:
-            raise DataFormatError(path, None, f"meta for {name!r}: 'ATTRIBUTES_VALUES' names unknown attribute {a!r}")
+            raise DataFormatError(path, None, f"meta for {name!r}: 'ATTRIBUTES_VALUES' names unknown attribute {show(a)}")
     try:
         return AttributeSchema.from_meta(meta, name=name)
     except (ValueError, TypeError, KeyError) as e:
@@ -405,18 +462,25 @@ def read_asen_split(root, split: str, meta=None, check_disjoint: bool = True) ->
             f"labels alone use read_label_file({str(root / 'label_train.txt')!r})."
         )
     filenames = read_filenames(fn_path, what=f"image file list of the {split} split")
+    if not filenames:
+        raise DataFormatError(fn_path, None, f"empty image file list of the {split} split; expected one relative "
+                                             f"image path per line (line index = image id)")
     files["filenames"] = fn_path
     empty = np.zeros((0, 3), dtype=np.int64)
     queries = candidates = labels = empty
     if split == "train":
         lp = root / "label_train.txt"
         labels = read_label_file(lp, schema=schema, num_images=len(filenames))
+        if not len(labels):
+            raise DataFormatError(lp, None, "empty training label file: nothing to train on; expected "
+                                            "'<image id> <attribute index> <value index>' lines")
         files["labels"] = lp
     else:
         qp, cp = root / f"query_{split}.txt", root / f"candidate_{split}.txt"
         queries = read_items(qp, schema, len(filenames), what=f"query file of the {split} split")
         candidates = read_items(cp, schema, len(filenames), what=f"candidate file of the {split} split")
         files["queries"], files["candidates"] = qp, cp
+        _check_evaluation_set(qp, cp, queries, candidates, schema, split)
         if check_disjoint and len(queries) and len(candidates):
             both = np.isin(queries[:, 0], candidates[:, 0])
             if both.any():
@@ -431,6 +495,36 @@ def read_asen_split(root, split: str, meta=None, check_disjoint: bool = True) ->
                 )
     return AsenSplit(root=root, split=split, schema=schema, filenames=filenames, queries=queries,
                      candidates=candidates, labels=labels, files=files)
+
+
+def _check_evaluation_set(qp: Path, cp: Path, queries: np.ndarray, candidates: np.ndarray, schema: AttributeSchema,
+                          split: str) -> None:
+    """Refuse an evaluation set the ASEN protocol cannot score (docs/protocols.md §4.1) and warn where its numbers
+    would be fixed by the data: no query (mAP = 0/0) or no candidate, or no query with a relevant candidate (every
+    AP 0), is a :class:`DataFormatError`; an attribute with queries but no candidate (AP 0 for all its queries by
+    the protocol) is a :class:`DegenerateEvaluationWarning`. Some queries without a relevant candidate are normal
+    (AP 0, still counted) and pass silently: a multi-label protocol (paper 05) may find relevant items for them."""
+    import warnings
+
+    items = "'<image id> <attribute index> <value index>' lines"
+    if not len(queries):
+        raise DataFormatError(qp, None, f"empty query file of the {split} split: mAP over no query is undefined; "
+                                        f"expected at least one {items}")
+    if not len(candidates):
+        raise DataFormatError(cp, None, f"empty candidate file of the {split} split: {len(queries)} queries "
+                                        f"({qp.name}) have nothing to rank; expected at least one {items}")
+    width = int(max(queries[:, 2].max(), candidates[:, 2].max())) + 1
+    q_key = queries[:, 1] * width + queries[:, 2]
+    has_rel = np.isin(q_key, candidates[:, 1] * width + candidates[:, 2])
+    if not has_rel.any():
+        raise DataFormatError(qp, None, f"none of the {len(queries)} queries of the {split} split has a relevant "
+                                        f"candidate (same attribute and value) in {cp}: every AP would be 0; "
+                                        f"expected candidates that share each query's attribute value")
+    lonely = [a for a in np.unique(queries[:, 1]).tolist() if not np.any(candidates[:, 1] == a)]
+    if lonely:
+        names = ", ".join(f"{schema.attributes[a]!r} ({int(np.sum(queries[:, 1] == a))} queries)" for a in lonely)
+        warnings.warn(f"{cp}: no candidate for attribute(s) {names} of {qp.name}; their queries score AP 0 "
+                      f"(docs/protocols.md §4.1)", DegenerateEvaluationWarning, stacklevel=3)
 
 
 def _is_nested_file(path) -> bool:
@@ -508,7 +602,7 @@ def read_fashionai_labels(path, schema: AttributeSchema | None = None) -> Fashio
         parts = [p.strip() for p in ln.split(",")]
         if len(parts) != 3:
             raise DataFormatError(
-                path, n, f"{len(parts)} comma-separated field(s) in {ln.strip()!r}; expected 3: "
+                path, n, f"{len(parts)} comma-separated field(s) in {show(ln.strip())}; expected 3: "
                          f"'<image path>,<task>_labels,<y/n/m string>'"
             )
         img, task, code = parts
@@ -519,18 +613,20 @@ def read_fashionai_labels(path, schema: AttributeSchema | None = None) -> Fashio
             a = schema.index(attr)
         except KeyError:
             raise DataFormatError(
-                path, n, f"unknown attribute {task!r}; expected one of {[x + '_labels' for x in schema.attributes]}"
+                path, n, f"unknown attribute {show(task)}; expected one of {[x + '_labels' for x in schema.attributes]}"
             ) from None
         if len(code) != nv[a]:
             raise DataFormatError(
-                path, n, f"label string {code!r} has {len(code)} characters; {attr} has {nv[a]} values"
+                path, n, f"label string {show(code)} has {len(code)} characters; {attr} has {nv[a]} values: expected "
+                         f"{nv[a]} characters, one y/n/m per value"
             )
         bad = set(code) - {"y", "n", "m"}
         if bad:
-            raise DataFormatError(path, n, f"label string {code!r} has characters {sorted(bad)}; expected only y, n, m")
+            raise DataFormatError(path, n, f"label string {show(code)} has characters {show(sorted(bad))}; "
+                                           f"expected only y, n, m")
         ys = [k for k, c in enumerate(code) if c == "y"]
         if len(ys) != 1:
-            raise DataFormatError(path, n, f"label string {code!r} has {len(ys)} 'y'; expected exactly one")
+            raise DataFormatError(path, n, f"label string {show(code)} has {len(ys)} 'y'; expected exactly one")
         paths.append(img)
         attributes.append(attr)
         aidx.append(a)
@@ -560,8 +656,8 @@ def read_attr_num(path) -> tuple[int, ...]:
     counts: list[int] = []
     for i, ln in enumerate(lines):
         for tok in ln.split():
-            if not tok.isdigit() or int(tok) < 1:
-                raise DataFormatError(path, i + 1, f"value count {tok!r} in {what}; expected whitespace-separated "
+            if not is_int_token(tok) or int(tok) < 1:
+                raise DataFormatError(path, i + 1, f"value count {show(tok)} in {what}; expected whitespace-separated "
                                                    f"positive integers (one per attribute)")
             counts.append(int(tok))
     if not counts:
@@ -611,7 +707,7 @@ def read_onehot_labels(path, attr_num: Sequence[int], num_images: int | None = N
     if bad.any():
         i, j = (int(x) for x in np.argwhere(bad)[0])
         b = int(block_of[j])
-        raise DataFormatError(path, i + 1, f"field {j + 1} is {str(arr[i, j])!r}; expected 0 or 1 (column "
+        raise DataFormatError(path, i + 1, f"field {j + 1} is {show(str(arr[i, j]))}; expected 0 or 1 (column "
                                            f"{j - starts[b] + 1} of the block of {names[b]})")
     if len(lines) == 0:
         return np.zeros((0, len(attr_num)), dtype=np.int64)
@@ -671,9 +767,9 @@ def read_id_list(path, num_images: int | None = None, what: str = "image id list
     ids = []
     for i, ln in enumerate(lines):
         t = ln.split()
-        if len(t) != 1 or not t[0].isdigit():
-            raise DataFormatError(path, i + 1, f"{ln.strip()!r} in {what}; expected one non-negative integer image id "
-                                               f"per line")
+        if len(t) != 1 or not is_int_token(t[0]) or int(t[0]) < 0:
+            raise DataFormatError(path, i + 1, f"{show(ln.strip())} in {what}; expected one non-negative integer image "
+                                               f"id per line (ASCII digits 0-9)")
         v = int(t[0])
         if num_images is not None and v >= num_images:
             raise DataFormatError(path, i + 1, f"image id {v} out of range in {what}; expected 0..{num_images - 1} "
@@ -790,7 +886,7 @@ def read_adde_split(root, split: str, meta=None) -> AddeSplit:
             general, special = tuple(raw.get("GENERAL", ())), tuple(raw.get("SPECIAL", ()))
             for a in general + special:
                 if a not in schema.attributes:
-                    raise DataFormatError(meta_path, None, f"GENERAL/SPECIAL names unknown attribute {a!r}; "
+                    raise DataFormatError(meta_path, None, f"GENERAL/SPECIAL names unknown attribute {show(a)}; "
                                                            f"attributes are {list(schema.attributes)}")
             files["meta"] = meta_path
     if tuple(schema.num_values) != tuple(attr_num):
@@ -799,6 +895,9 @@ def read_adde_split(root, split: str, meta=None) -> AddeSplit:
                                                        f"({dict(zip(schema.attributes, schema.num_values))})")
     files["filenames"] = root / f"imgs_{split}.txt"
     filenames = read_filenames(files["filenames"], what=f"image list of the {split} split (imgs_{split}.txt)")
+    if not filenames:
+        raise DataFormatError(files["filenames"], None, f"empty image list of the {split} split; expected one "
+                                                        f"relative image path per line (line index = image id)")
     files["labels"] = root / f"labels_{split}.txt"
     labels = read_onehot_labels(files["labels"], attr_num, num_images=len(filenames), names=schema.attributes)
     empty = np.zeros(0, dtype=np.int64)
@@ -808,6 +907,10 @@ def read_adde_split(root, split: str, meta=None) -> AddeSplit:
         ids[kind] = empty
         if path.is_file():
             ids[kind] = read_id_list(path, len(filenames), what=f"{kind} id list of the {split} split")
+            if not len(ids[kind]):
+                raise DataFormatError(path, None, f"empty {kind} id list of the {split} split: an evaluation set "
+                                                  f"needs at least one {kind} image; expected one image id per line "
+                                                  f"(or no {path.name} at all)")
             files[kind] = path
     both = np.intersect1d(ids["query"], ids["gallery"])
     if len(both):

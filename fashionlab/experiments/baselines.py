@@ -74,7 +74,7 @@ def random_baseline(mode: str, data: Path | None, seed: int, progress: bool = Tr
     from ..datasets import read_asen_split
     from ..metrics import attribute_map
 
-    root, label = fashionai_data(mode, data, seed, progress)
+    root, label = fashionai_data(mode, data, seed, progress, check_images=False)  # reads no image
     sp = read_asen_split(root, split)
     q, c = sp.queries, sp.candidates
     emb = random_embeddings(len(q) + len(c), seed=seed)

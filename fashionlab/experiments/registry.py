@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import os
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..config import get_mode, results_dir
 
-__all__ = ["Experiment", "Result", "register", "get", "names", "run", "load", "map_rows", "rows_to_markdown"]
+__all__ = ["Experiment", "Result", "register", "get", "names", "run", "load", "map_rows", "rows_to_markdown",
+           "check_out_dir", "write_results"]
 
 
 @dataclass
@@ -110,13 +115,99 @@ def _check_rows(rows: list[dict], name: str, what: str) -> None:
             raise ValueError(f"experiment {name!r}: {what}[{i}] lacks {sorted(missing)}: {row}")
 
 
+def check_out_dir(out: str | Path) -> Path:
+    """Check, before any work starts, that the results folder ``out`` exists as a writable folder or can be
+    created (its nearest existing parent is a writable folder). Nothing is created. Raises
+    :class:`NotADirectoryError` or :class:`PermissionError` naming the path; returns ``out`` as a ``Path``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"results folder {out} is a file; expected a folder (or a path that can be created)")
+    anc = out
+    while not anc.exists() and anc != anc.parent:
+        anc = anc.parent
+    if not anc.is_dir():
+        raise NotADirectoryError(f"cannot create results folder {out}: {anc} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=anc, prefix=".fashionlab-write-test-"):
+            pass
+    except OSError as e:
+        what = "results folder" if anc == out else f"parent {anc} of results folder"
+        raise PermissionError(f"cannot write to the {what} {out}: {e.strerror or e}; expected a writable "
+                              f"folder") from None
+    return out
+
+
+def _json_safe(obj, where: str, bad: list[str]):
+    """``obj`` with numpy scalars made Python and non-finite floats (NaN, inf) made ``None``; ``bad`` collects
+    where those were."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v, f"{where}.{k}" if where else str(k), bad) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v, f"{where}[{i}]", bad) for i, v in enumerate(obj)]
+    if hasattr(obj, "item") and type(obj).__module__ == "numpy":
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        bad.append(where)
+        return None
+    return obj
+
+
+def _row_label(doc: dict, where: str) -> str:
+    key, _, rest = where.partition("[")
+    if key in ("rows", "paper_rows") and rest:
+        try:
+            row = doc[key][int(rest.split("]")[0])]
+            return f"{where} ({', '.join(str(row[k]) for k in ('method', 'metric', 'attribute') if row.get(k))})"
+        except (ValueError, IndexError, KeyError, TypeError):
+            pass
+    return where
+
+
+def write_results(doc: dict, out: str | Path) -> Path:
+    """Write ``NAME.json`` and ``NAME.md`` of a results dict into ``out`` (created if needed); returns the JSON path.
+
+    The JSON is strict (``json.loads`` of any JSON parser reads it): a value that is not a finite number (NaN,
+    inf: e.g. a metric undefined for a class without ground truth) is written as ``null``, with a note naming the
+    rows, and a ``RuntimeWarning``. Each file is written to a temporary file beside it and renamed into place,
+    so an interrupted write leaves the previous results intact and no partial file.
+    """
+    out = Path(out)
+    name = doc.get("experiment") or "results"
+    bad: list[str] = []
+    doc = _json_safe(doc, "", bad)
+    if bad:
+        shown = "; ".join(_row_label(doc, w) for w in bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        note = f"{len(bad)} value(s) are not a number (NaN or infinite) and are written as null: {shown}"
+        doc["notes"] = list(doc.get("notes") or []) + [note]
+        warnings.warn(f"{out / (name + '.json')}: {note}", RuntimeWarning, stacklevel=2)
+    text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    out.mkdir(parents=True, exist_ok=True)
+    targets = [(out / f"{name}.json", text), (out / f"{name}.md", to_markdown(doc))]
+    temps = []
+    try:
+        for target, content in targets:
+            fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{target.name}.", suffix=".tmp")
+            temps.append(tmp)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(content)
+        for (target, _), tmp in zip(targets, temps):
+            os.replace(tmp, target)
+    finally:
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    return targets[0][0]
+
+
 def run(name: str, mode: str | None = None, data: str | Path | None = None, seed: int = 0,
         out: str | Path | None = "default", progress: bool = True, device=None, retrain: bool = False,
         **options) -> Result:
     """Run experiment ``name`` and return its typed :class:`Result`; write ``NAME.json``/``NAME.md`` into ``out``.
 
     ``out="default"`` means :func:`fashionlab.config.results_dir`; ``out=None`` writes nothing (notebooks in
-    quick mode use that so CI never overwrites committed results). ``device`` (``"cpu"``, ``"cuda"``, a
+    quick mode use that so CI never overwrites committed results). ``out`` is checked before the experiment
+    starts (:func:`check_out_dir`); the files are written by :func:`write_results` (strict JSON: NaN as ``null``,
+    renamed into place when complete). ``device`` (``"cpu"``, ``"cuda"``, a
     ``torch.device`` or None for the default order) is resolved here, once, and handed to every step.
     Trained models are cached (``engine.fit(cache_key=...)``): a second run loads them; ``retrain=True``
     trains everything again. ``options`` go to the experiment function (e.g. ``config=`` or a student's
@@ -126,6 +217,8 @@ def run(name: str, mode: str | None = None, data: str | Path | None = None, seed
 
     exp = get(name)
     mode = get_mode(mode)
+    if out is not None:
+        out = check_out_dir(results_dir() if out == "default" else out)  # before any work starts
     dev = engine.device(device, verbose=False)
     t0 = time.perf_counter()
     with engine.retraining(True) if retrain else contextlib.nullcontext():
@@ -139,11 +232,7 @@ def run(name: str, mode: str | None = None, data: str | Path | None = None, seed
     _check_rows(result.rows, name, "rows")
     _check_rows(result.paper_rows, name, "paper_rows")
     if out is not None:
-        out = results_dir() if out == "default" else Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        doc = result.to_json()
-        (out / f"{name}.json").write_text(json.dumps(doc, indent=1) + "\n")
-        (out / f"{name}.md").write_text(to_markdown(doc))
+        write_results(result.to_json(), out)
     return result
 
 
@@ -152,7 +241,11 @@ def load(name: str, folder: str | Path | None = None) -> dict:
     path = Path(folder or results_dir()) / f"{name}.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run `fashionlab reproduce {name}` (or `make reproduce`) first")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a results file ({e}); expected the JSON that `fashionlab reproduce {name}` "
+                         f"writes: run it again") from None
 
 
 def map_rows(method: str, result: dict, attributes, metric: str = "mAP") -> list[dict]:
@@ -165,7 +258,15 @@ def map_rows(method: str, result: dict, attributes, metric: str = "mAP") -> list
 
 
 def _fmt(v) -> str:
-    return "" if v is None else f"{v:.2f}"
+    if v is None:
+        return ""
+    return "n/a" if isinstance(v, float) and not math.isfinite(v) else f"{v:.2f}"
+
+
+def _value(row: dict):
+    """A row's value for a table cell: ``null`` (a NaN in the JSON) shows as n/a, unlike a missing cell."""
+    v = row["value"]
+    return float("nan") if v is None else v
 
 
 def rows_to_markdown(rows: list[dict]) -> str:
@@ -190,8 +291,8 @@ def rows_to_markdown(rows: list[dict]) -> str:
         methods = list(dict.fromkeys(r["method"] for r in sub))
         has_overall = any(r["metric"] == metric for r in flat)
         cols = attrs + (["overall"] if has_overall else [])
-        table = {(r["method"], r["attribute"]): r["value"] for r in sub}
-        table.update({(r["method"], "overall"): r["value"] for r in flat if r["metric"] == metric})
+        table = {(r["method"], r["attribute"]): _value(r) for r in sub}
+        table.update({(r["method"], "overall"): _value(r) for r in flat if r["metric"] == metric})
         methods += [m for m in dict.fromkeys(r["method"] for r in flat if r["metric"] == metric) if m not in methods]
         out.append(f"**{metric}**\n")
         out.append("| method | " + " | ".join(cols) + " |")
@@ -203,7 +304,7 @@ def rows_to_markdown(rows: list[dict]) -> str:
     if rest:
         metrics = list(dict.fromkeys(r["metric"] for r in rest))
         methods = list(dict.fromkeys(r["method"] for r in rest))
-        table = {(r["method"], r["metric"]): r["value"] for r in rest}
+        table = {(r["method"], r["metric"]): _value(r) for r in rest}
         out.append("| method | " + " | ".join(metrics) + " |")
         out.append("|---|" + "---:|" * len(metrics))
         for m in methods:

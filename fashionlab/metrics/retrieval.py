@@ -271,6 +271,7 @@ def attribute_retrieval_stats(q_emb, q_attr, q_val, c_emb, c_attr, c_val, chunk_
     (CPU only); all give identical rankings.
     """
     q, qa, qv, c, ca, cv = _prepare(q_emb, q_attr, q_val, c_emb, c_attr, c_val)
+    _warn_no_candidates(len(q), len(c))
     dev = q.device
     if sort == "auto":
         sort = "packed" if dev.type == "cpu" else "torch"
@@ -320,9 +321,24 @@ def attribute_retrieval_stats(q_emb, q_attr, q_val, c_emb, c_attr, c_val, chunk_
     return out
 
 
+_NO_QUERY = ("no queries: the mean over an empty query set is undefined (docs/protocols.md §4.1); expected at least "
+             "one query (an empty query_<split>.txt?)")
+
+
+def _warn_no_candidates(n_queries: int, n_candidates: int) -> None:
+    if n_queries and not n_candidates:
+        import warnings
+
+        warnings.warn(f"no candidates: each of the {n_queries} queries scores AP 0 and no hit (docs/protocols.md "
+                      f"§4.1); expected a non-empty candidate set (an empty candidate_<split>.txt?)", RuntimeWarning,
+                      stacklevel=3)
+
+
 def _aggregate(values: torch.Tensor, q_attr: torch.Tensor) -> tuple[dict, dict]:
-    """Query-weighted overall mean + per-attribute means (int keys) and the query counts."""
-    means: dict[Any, float] = {"overall": float(values.mean()) if values.numel() else float("nan")}
+    """Query-weighted overall mean + per-attribute means (int keys) and the query counts. No query: ValueError."""
+    if not values.numel():
+        raise ValueError(_NO_QUERY)
+    means: dict[Any, float] = {"overall": float(values.mean())}
     counts: dict[Any, int] = {"overall": int(values.numel())}
     for a in torch.unique(q_attr).tolist():
         sel = q_attr == a
@@ -338,7 +354,8 @@ def attribute_map(q_emb, q_attr, q_val, c_emb, c_attr, c_val, chunk_size: int | 
     Returns ``{"overall": float, a: float, ...}`` with fractions in [0, 1] (multiply by 100 for the papers'
     tables): ``a`` (int) for every attribute that has a query, ``mAP(a)`` = mean AP over its queries (AP = 0
     for a query with no relevant candidate; it still counts) and ``"overall"`` = mean AP over *all* queries,
-    i.e. ``sum_a |Q_a| mAP(a) / sum_a |Q_a|``. Dot-product ranking, embeddings used as given; ties broken by
+    i.e. ``sum_a |Q_a| mAP(a) / sum_a |Q_a|``. No query at all is a ``ValueError`` (the mean is undefined); no
+    candidate at all a ``RuntimeWarning`` (every AP is 0). Dot-product ranking, embeddings used as given; ties broken by
     candidate order (earlier first). Runs on the embeddings' device in chunks of ``chunk_size`` queries;
     ``sort`` picks the sorting backend (see the module docstring; all give the same values).
 
@@ -407,7 +424,9 @@ def attribute_map_reference(q_emb, q_attr, q_val, c_emb, c_attr, c_val, return_c
         counts[int(a)] = len(ap_a)
         weighted_sum += len(ap_a) * maps[int(a)]            # AverageMeter.update(mAP(a), n=|Q_a|)
         total += len(ap_a)
-    maps = {"overall": weighted_sum / total if total else float("nan"), **maps}
+    if not total:
+        raise ValueError(_NO_QUERY)
+    maps = {"overall": weighted_sum / total, **maps}
     counts = {"overall": total, **counts}
     return (maps, counts) if return_counts else maps
 

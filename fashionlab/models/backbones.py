@@ -364,13 +364,35 @@ def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.Path
     )
 
 
-def _load_state_dict(path: Path) -> dict:
-    sd = torch.load(path, map_location="cpu", weights_only=True)
+def _load_state_dict(path: Path, name: str = "") -> dict:
+    """The ImageNet state dict in the weights file ``path`` (a bare state dict, or one under ``state_dict`` or
+    ``model``). An empty, truncated or corrupt file, one holding pickled Python objects, or one that is not a
+    dict of tensors raises :class:`fashionlab.engine.CheckpointError` naming the file and what it holds."""
+    from ..engine import CheckpointError, _describe, read_torch_file
+
+    what = f"{name} ImageNet weights file" if name else "ImageNet weights file"
+    sd = read_torch_file(path, what)
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     elif isinstance(sd, dict) and "model" in sd and isinstance(sd["model"], dict):
         sd = sd["model"]
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise CheckpointError(f"{path}: holds {_describe(sd)}; expected a {what}: a state dict of tensors as "
+                              "torchvision's files hold")
     return sd
+
+
+def _load_weights_into(model: nn.Module, state: dict, path: Path, name: str) -> None:
+    """``model.load_state_dict(state)``, or a :class:`fashionlab.engine.CheckpointError` that names ``path`` and
+    summarises which keys and shapes differ (e.g. the file of another architecture)."""
+    from ..engine import CheckpointError, state_dict_mismatch
+
+    diff = state_dict_mismatch(state, model.state_dict())
+    if diff is not None:
+        want = pretrained_weights_candidates(name)[0][1]
+        raise CheckpointError(f"{path}: these weights do not fit torchvision's {name} ({diff}); expected {name}'s "
+                              f"ImageNet weights, e.g. {want}")
+    model.load_state_dict(state)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -406,10 +428,11 @@ def backbone(name: str, stage: str | None = None, pretrained: bool | str = False
     load = bool(pretrained) or weights_path is not None
     if not load and not key.startswith("resnet"):
         return _features_from_scratch(key, stage)
-    state = _load_state_dict(_find_weights(key, pretrained or True, weights_path)) if load else None
+    path = _find_weights(key, pretrained or True, weights_path) if load else None
+    state = _load_state_dict(path, key) if load else None
     full = getattr(tvm, key)(weights=None)
     if state is not None:
-        full.load_state_dict(state)
+        _load_weights_into(full, state, path, key)
 
     if key.startswith("resnet"):
         names = ["conv1", "bn1", "relu", "maxpool"] + [f"layer{i}" for i in range(1, 5)]

@@ -20,6 +20,7 @@ each with ``--quiet``. After writing, a command prints one line with the folder 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -114,7 +115,9 @@ def add_synth_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_synth(args: argparse.Namespace) -> int:
     """Run the preset command of parsed arguments (``args.synth_command`` names it): generate, print the report
-    line; returns 0."""
+    line; returns 0. The dataset is written into a temporary folder and renamed into place when complete
+    (:func:`fashionlab.synth.writer.generate`): a bad option raises ``ValueError`` before anything is written,
+    and Ctrl-C or SIGTERM (``KeyboardInterrupt``, left to the caller) leave the previous ``--out`` as it was."""
     cmd = commands()[args.synth_command]
     own = {(o.keyword or o.dest): getattr(args, o.dest) for o in cmd.options}
     stats = cmd.generate(Path(args.out), getattr(args, cmd.count.dest), seed=args.seed, image_size=args.image_size,
@@ -125,8 +128,20 @@ def run_synth(args: argparse.Namespace) -> int:
 
 def main(name: str, argv=None) -> int:
     """``python -m fashionlab.synth.<name> ...``: the preset's command on its own (same options as
-    ``fashionlab synth <name>``)."""
+    ``fashionlab synth <name>``); an error is one line on stderr (status 2), Ctrl-C and SIGTERM give 130 and
+    143."""
     cmd = commands()[name]
     p = argparse.ArgumentParser(prog=f"fashionlab synth {name}", description=cmd.description)
     _add_options(p, cmd)
-    return run_synth(p.parse_args(argv))
+    args = p.parse_args(argv)
+    from .writer import Terminated, interrupts_as_exceptions
+
+    try:
+        with interrupts_as_exceptions():
+            return run_synth(args)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the writer has removed its temporary folder
+        print(f"fashionlab synth: interrupted; {args.out} is as it was before", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130
+    except (ValueError, OSError) as e:
+        print(f"fashionlab synth {name}: error: {e}", file=sys.stderr)
+        return 2
