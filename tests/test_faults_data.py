@@ -49,6 +49,8 @@ SLOW_MAIN = textwrap.dedent("""
     _render = FashionAIPreset.render_one
     def slow(self, item, out):
         time.sleep(float(os.environ.get("SLOW_S", "0.05")))
+        if os.environ.get("STALL_AT") and item["index"] >= int(os.environ["STALL_AT"]):
+            time.sleep(600)  # stall: the test's signal lands part-way however loaded the machine is
         return _render(self, item, out)
     FashionAIPreset.render_one = slow
     if sys.argv[1:2] == ["--fashionai-data"]:
@@ -243,7 +245,9 @@ def test_killed_synth_keeps_the_previous_dataset_and_the_rerun_matches(previous,
     leave no debris (exit status 143 / 130, one line; with worker processes too), SIGKILL at most the hidden
     temporary folder, which the re-run removes; the re-run gives the files of an uninterrupted run."""
     out, before = previous
-    proc = _start(synth_args(out, "--workers", str(workers)))
+    # one process stalls at item 10 so that the signal lands part-way even on a loaded machine (a 40-image run
+    # once finished between the test's look and its signal); worker processes are only slowed down
+    proc = _start(synth_args(out, "--workers", str(workers)), {"STALL_AT": "10"} if workers == 1 else None)
     n = _wait_for_images(proc, out.parent)
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)

@@ -500,9 +500,10 @@ def read_asen_split(root, split: str, meta=None, check_disjoint: bool = True) ->
 def _check_evaluation_set(qp: Path, cp: Path, queries: np.ndarray, candidates: np.ndarray, schema: AttributeSchema,
                           split: str) -> None:
     """Refuse an evaluation set the ASEN protocol cannot score (docs/protocols.md §4.1) and warn where its numbers
-    would be fixed by the data: no query (mAP = 0/0) or no candidate, or no query with a relevant candidate (every
-    AP 0), is a :class:`DataFormatError`; an attribute with queries but no candidate (AP 0 for all its queries by
-    the protocol) is a :class:`DegenerateEvaluationWarning`. Some queries without a relevant candidate are normal
+    would be fixed by the data: no query (mAP = 0/0) or no candidate is a :class:`DataFormatError`; no query with a
+    relevant candidate (every AP 0 by the protocol; a multi-label protocol such as paper 05's may still find
+    relevant items) and an attribute with queries but no candidate (AP 0 for all its queries) are a
+    :class:`DegenerateEvaluationWarning`. Some queries without a relevant candidate are normal
     (AP 0, still counted) and pass silently: a multi-label protocol (paper 05) may find relevant items for them."""
     import warnings
 
@@ -516,10 +517,10 @@ def _check_evaluation_set(qp: Path, cp: Path, queries: np.ndarray, candidates: n
     width = int(max(queries[:, 2].max(), candidates[:, 2].max())) + 1
     q_key = queries[:, 1] * width + queries[:, 2]
     has_rel = np.isin(q_key, candidates[:, 1] * width + candidates[:, 2])
-    if not has_rel.any():
-        raise DataFormatError(qp, None, f"none of the {len(queries)} queries of the {split} split has a relevant "
-                                        f"candidate (same attribute and value) in {cp}: every AP would be 0; "
-                                        f"expected candidates that share each query's attribute value")
+    if not has_rel.any():  # the protocol defines the value (every AP 0); a multi-label protocol may differ
+        warnings.warn(f"{qp}: none of the {len(queries)} queries of the {split} split has a relevant candidate "
+                      f"(same attribute and value) in {cp}: under the ASEN protocol every AP is 0 "
+                      f"(docs/protocols.md §4.1)", DegenerateEvaluationWarning, stacklevel=3)
     lonely = [a for a in np.unique(queries[:, 1]).tolist() if not np.any(candidates[:, 1] == a)]
     if lonely:
         names = ", ".join(f"{schema.attributes[a]!r} ({int(np.sum(queries[:, 1] == a))} queries)" for a in lonely)
