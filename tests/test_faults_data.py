@@ -44,7 +44,9 @@ N, PX = 40, 64
 #: (``--fashionai-data`` as first argument instead runs the experiments' automatic rendering,
 #: ``sources.fashionai_data("quick", ...)``, with quick mode shrunk to 40 images at 64 px).
 SLOW_MAIN = textwrap.dedent("""
-    import os, runpy, sys, time
+    import os, runpy, signal, sys, time
+    # a shell's background job starts with SIGINT ignored, and Python then keeps it ignored: restore Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from fashionlab.synth.fashionai import FashionAIPreset
     _render = FashionAIPreset.render_one
     def slow(self, item, out):
