@@ -162,13 +162,9 @@ def quick_check(root, manifest: dict | None = None) -> list[Problem]:
     manifest = read_manifest(root) if manifest is None else manifest
     problems = []
     for rel, (size, _) in (manifest or {}).items():
-        try:
-            st = (root / rel).stat()
-        except FileNotFoundError:
-            problems.append(Problem(rel, "missing"))
-            continue
-        except OSError as e:
-            problems.append(Problem(rel, f"cannot be read ({e.strerror or e})"))
+        st, problem = _stat(root, rel)
+        if problem:
+            problems.append(problem)
             continue
         if st.st_size != size:
             problems.append(Problem(rel, f"{st.st_size} bytes, expected {size} (truncated or changed)"))
@@ -266,13 +262,9 @@ def check_files(root, paths: Iterable[str], decode: bool = True) -> list[Problem
     problems = []
     for rel in paths:
         p = root / rel
-        try:
-            st = p.stat()
-        except FileNotFoundError:
-            problems.append(Problem(rel, "missing"))
-            continue
-        except OSError as e:
-            problems.append(Problem(rel, f"cannot be read ({e.strerror or e})"))
+        st, problem = _stat(root, rel)
+        if problem:
+            problems.append(problem)
             continue
         if not p.is_file():
             problems.append(Problem(rel, "is not a file"))
@@ -365,3 +357,13 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _stat(root: Path, rel: str):
+    """``(stat, None)`` for ``root/rel``, or ``(None, Problem)`` when it is missing or cannot be read."""
+    try:
+        return (root / rel).stat(), None
+    except FileNotFoundError:
+        return None, Problem(rel, "missing")
+    except OSError as e:
+        return None, Problem(rel, f"cannot be read ({e.strerror or e})")
