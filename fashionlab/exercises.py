@@ -50,7 +50,7 @@ def _verdict(name: str, passed: bool | None, hint: str) -> Verdict:
     return res
 
 
-def check(name: str, test: Callable[[], Any], hint: str = "", *legacy, **legacy_kw) -> Verdict:
+def check(name: str, test: Callable[[], Any], hint: str = "") -> Verdict:
     """Run ``test()`` and print whether the exercise ``name`` passes, with ``hint`` when it does not.
 
     ``test`` holds ``assert`` statements. ``NotImplementedError`` (the stub nbgrader leaves in the student's
@@ -58,8 +58,9 @@ def check(name: str, test: Callable[[], Any], hint: str = "", *legacy, **legacy_
     other exception as not yet. Only the hint is shown, never the assertion's values. Under grading
     (:func:`grading`) a failure is raised as ``AssertionError`` so nbgrader gives the cell no points.
     """
-    if legacy or legacy_kw or not isinstance(hint, str):  # TEMPORARY: the old check(name, yours, expected)
-        return _legacy(name, test, hint, *legacy, **legacy_kw)
+    if not callable(test) or not isinstance(hint, str):
+        raise TypeError(f"check({name!r}, ...): expected a test function of no arguments and a hint string, got "
+                        f"{type(test).__name__} and {type(hint).__name__}")
     try:
         test()
     except NotImplementedError:
@@ -124,19 +125,3 @@ def answer_or_library(name: str, yours, library, probe: Callable[[Any], Any] | N
         return yours
     print(f"[{name}] not answered yet: the cells below use the library's version")
     return library
-
-
-def _legacy(name, yours, expected, tol=1e-6, strict=False):  # TEMPORARY, removed once the notebooks moved
-    import numpy as np
-
-    def test():
-        v = yours() if callable(yours) else yours
-        if v is None:
-            raise NotImplementedError
-        try:
-            a, b = np.asarray(v, dtype=float), np.asarray(expected, dtype=float)
-            assert a.shape == b.shape and np.allclose(a, b, atol=tol, rtol=0)
-        except (TypeError, ValueError):
-            assert v == expected
-
-    return check(name, test, "")

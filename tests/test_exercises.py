@@ -67,3 +67,8 @@ def test_answer_or_library(capsys):
     assert "the cells below use your answer" in out and "use the library's version" in out
     with pytest.raises(ZeroDivisionError):  # a broken answer is reported as it is, not hidden
         answer_or_library("E", lambda x: 1 / 0, library, probe=lambda f: f(3))
+
+
+def test_check_rejects_a_value_in_place_of_a_test():
+    with pytest.raises(TypeError, match="test function"):
+        check("old style", 0.5, 0.5)
