@@ -30,7 +30,8 @@ PAPER_DEFAULTS = {
 
 
 @pytest.fixture
-def hub_dir(tmp_path):
+def hub_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASHIONLAB_DOWNLOAD_WEIGHTS", "")  # offline, whatever the caller's environment says
     old = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "hub"))
     try:
