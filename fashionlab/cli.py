@@ -92,6 +92,8 @@ def _reproduce(args) -> int:
     from . import experiments
     from .engine import device, run_checkpoints
 
+    if getattr(args, "download_weights", False):  # read by models.backbone(pretrained=True), in workers too
+        os.environ["FASHIONLAB_DOWNLOAD_WEIGHTS"] = "1"
     todo = experiments.names() if args.name == "all" else [args.name]
     for name in todo:
         experiments.get(name)  # unknown names fail before anything runs
@@ -164,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run from the last complete epoch of the model it was training "
                         "(same name, mode, data and seed); it ends where an uninterrupted run ends")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--download-weights", action="store_true",
+                   help="let torchvision download a missing ImageNet weights file into the torch cache "
+                        "(same as FASHIONLAB_DOWNLOAD_WEIGHTS=1; default: offline, the error says where to put it)")
     r.set_defaults(func=_reproduce)
 
     _add_check_data(sub)

@@ -20,8 +20,12 @@ principle 4: the mode changes sizes, never the logic); ``full`` mode on a GPU us
 
 Weights: ``pretrained=False`` (the default) builds torchvision's architecture with ``weights=None``.
 ``pretrained=True`` loads torchvision's ImageNet file from ``weights_path`` or from the torch hub cache,
-``torch.hub.get_dir()/checkpoints/<file>``, and never downloads: without the file it raises
-``FileNotFoundError`` that names the file and the folder to put it in (:func:`pretrained_weights_file`).
+``torch.hub.get_dir()/checkpoints/<file>`` (``TORCH_HOME`` moves it). Offline by default: without the file it
+raises ``FileNotFoundError`` that names the file, the folder to put it in (:func:`pretrained_weights_file`) and
+the switch below. The user's choice to download: ``download=True``, ``FASHIONLAB_DOWNLOAD_WEIGHTS=1`` or
+``fashionlab reproduce --download-weights`` let torch.hub (torchvision's own mechanism) fetch the file from
+torchvision's URL into that cache, checking the hash prefix in its name (:func:`download_pretrained_weights`);
+a failed download raises :class:`WeightsDownloadError` naming the URL and the cache file, and leaves no file.
 """
 from __future__ import annotations
 
@@ -44,7 +48,14 @@ __all__ = [
     "output_size",
     "pretrained_weights_file",
     "pretrained_weights_candidates",
+    "download_pretrained_weights",
+    "download_enabled",
+    "WeightsDownloadError",
+    "DOWNLOAD_ENV",
 ]
+
+#: The environment variable that, set to 1/true/yes/on, lets ``pretrained=True`` download a missing ImageNet file.
+DOWNLOAD_ENV = "FASHIONLAB_DOWNLOAD_WEIGHTS"
 
 #: name -> (stages offered, default stage). Stages are listed in order of depth.
 BACKBONES: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -316,9 +327,9 @@ def pretrained_weights_file(name: str, which: str | None = None) -> Path:
     """Where ``pretrained=True`` expects the ImageNet file: ``torch.hub.get_dir()/checkpoints/<file>``.
 
     ``which`` picks a torchvision weights version (e.g. ``"IMAGENET1K_V2"``); default: the preferred one.
-    Set ``TORCH_HOME`` (or call ``torch.hub.set_dir``) to move the folder. Nothing is downloaded at run
-    time (docs/architecture.md: data and weights are never fetched by the code); ``full`` mode tells the user where to
-    put the file instead.
+    Set ``TORCH_HOME`` (or call ``torch.hub.set_dir``) to move the folder. Nothing is downloaded unless the
+    user asks (``download=True``, ``$FASHIONLAB_DOWNLOAD_WEIGHTS``, ``--download-weights``: module docstring);
+    otherwise the error tells the user where to put the file.
     """
     cands = pretrained_weights_candidates(name)
     if which is not None:
@@ -328,7 +339,8 @@ def pretrained_weights_file(name: str, which: str | None = None) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / cands[0][1]
 
 
-def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.PathLike | None) -> Path:
+def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.PathLike | None,
+                  download: bool | None = None, progress: bool = True) -> Path:
     if weights_path is not None:
         path = Path(weights_path).expanduser()
         if path.is_dir():
@@ -351,6 +363,8 @@ def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.Path
     for _, fname in cands:
         if (folder / fname).is_file():
             return folder / fname
+    if download_enabled(download):
+        return download_pretrained_weights(name, cands[0][0], progress=progress)
     import torchvision.models as tvm
 
     enum = getattr(tvm, _WEIGHTS[_canonical(name)][0])
@@ -359,9 +373,75 @@ def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.Path
     raise FileNotFoundError(
         f"ImageNet weights for {name} not found: put the file {first_file!r}{others} into the folder "
         f"{str(folder)!r} (torch.hub.get_dir()/checkpoints; set TORCH_HOME to move it), or pass "
-        f"weights_path=. fashionlab never downloads at run time; the file is torchvision's "
-        f"{enum.__name__}.{first_member}, {getattr(enum, first_member).url}. Without weights use pretrained=False."
+        f"weights_path=. The file is torchvision's {enum.__name__}.{first_member}, "
+        f"{getattr(enum, first_member).url}. fashionlab downloads nothing unless asked: {DOWNLOAD_ENV}=1, "
+        f"`fashionlab reproduce --download-weights` or backbone(..., download=True) let torch.hub fetch it into "
+        f"that folder. Without weights use pretrained=False."
     )
+
+
+class WeightsDownloadError(OSError):
+    """A download of an ImageNet weights file failed (no network, an HTTP error, a wrong hash); the message names
+    the URL and the cache file, and no file (complete or partial) is left there."""
+
+
+def download_enabled(download: bool | None = None) -> bool:
+    """Whether a missing ImageNet file may be downloaded: ``download`` when given, else
+    ``$FASHIONLAB_DOWNLOAD_WEIGHTS`` (``1``, ``true``, ``yes`` or ``on``). Off by default."""
+    if download is not None:
+        return bool(download)
+    return os.environ.get(DOWNLOAD_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def download_pretrained_weights(name: str, which: str | None = None, progress: bool = True) -> Path:
+    """Fetch torchvision's ImageNet file for backbone ``name`` (weights version ``which``, default the preferred
+    one) into ``torch.hub.get_dir()/checkpoints`` and return its path; a file already there is returned as is.
+
+    The download is torchvision's own mechanism, as ``Weights.get_state_dict`` / ``torch.hub.load_state_dict_from_url``
+    do it: ``torch.hub.download_url_to_file`` from the enum's URL into a temporary file beside the target, the
+    SHA-256 checked against the hash prefix in the file name (``resnet18-f37072fd.pth``), then moved into place.
+    Any failure raises :class:`WeightsDownloadError` naming the URL and the cache file; nothing is left behind.
+    """
+    import re
+    import sys
+    import urllib.error
+
+    import torchvision.models as tvm
+
+    key = _canonical(name)
+    cands = pretrained_weights_candidates(key)
+    member = (which or cands[0][0]).upper()
+    if member not in [m for m, _ in cands]:
+        raise ValueError(f"{name}: unknown weights {which!r}; known: {[m for m, _ in cands]}")
+    url = getattr(getattr(tvm, _WEIGHTS[key][0]), member).url
+    target = pretrained_weights_file(key, member)
+    if target.is_file():
+        return target
+    folder = target.parent
+    made = [p for p in (folder.parent, folder) if not p.exists()]
+    hash_regex = getattr(torch.hub, "HASH_REGEX", re.compile(r"-([a-f0-9]*)\."))
+    m = hash_regex.search(target.name)
+    print(f'Downloading: "{url}" to {target}', file=sys.stderr, flush=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=m.group(1) if m else None, progress=progress)
+    except (OSError, RuntimeError, ValueError, urllib.error.URLError) as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            why = f"HTTP {exc.code} {exc.reason}"
+        elif isinstance(exc, urllib.error.URLError):
+            why = f"cannot reach the server ({exc.reason})"
+        else:
+            why = " ".join(str(exc).split()) or type(exc).__name__
+        for p in reversed(made):  # folders this call created, if still empty
+            try:
+                p.rmdir()
+            except OSError:
+                pass
+        raise WeightsDownloadError(
+            f"downloading the ImageNet weights for {key} failed: {why}; URL {url}, cache file {target} (nothing "
+            f"was saved). Check the network, or download the file yourself and put it there (TORCH_HOME moves "
+            f"the folder), or pass weights_path=.") from exc
+    return target
 
 
 def _load_state_dict(path: Path, name: str = "") -> dict:
@@ -399,7 +479,8 @@ def _load_weights_into(model: nn.Module, state: dict, path: Path, name: str) -> 
 # the factory
 # ----------------------------------------------------------------------------------------------------------
 def backbone(name: str, stage: str | None = None, pretrained: bool | str = False,
-             weights_path: str | os.PathLike | None = None, **kwargs) -> Backbone:
+             weights_path: str | os.PathLike | None = None, download: bool | None = None,
+             **kwargs) -> Backbone:
     """A feature-map extractor ``name`` cut after ``stage``, with ``.out_channels`` and ``.output_size(px)``.
 
     ``name``: ``resnet18``, ``resnet34``, ``resnet50`` (stages ``layer1``..``layer4``, default ``layer3`` as
@@ -408,7 +489,8 @@ def backbone(name: str, stage: str | None = None, pretrained: bool | str = False
     ``conv5`` after each ReLU, default ``features`` = after pool5, paper 04); ``smallcnn`` (keyword
     ``width``, see :class:`SmallCNN`). ``pretrained=True`` (or a weights version such as
     ``"IMAGENET1K_V2"``) loads torchvision's ImageNet file from ``weights_path`` (file or folder) or the
-    torch hub cache and never downloads (module docstring). Implements docs/architecture.md principles 4 and 5:
+    torch hub cache; when it is missing there, ``download=True`` (default ``None``: ``$FASHIONLAB_DOWNLOAD_WEIGHTS``,
+    off unless set) downloads it with torch.hub, else the error says where to put it (module docstring). Implements docs/architecture.md principles 4 and 5:
     the same factory serves every mode, and the result runs on any device.
     """
     key = _canonical(name)
@@ -428,7 +510,7 @@ def backbone(name: str, stage: str | None = None, pretrained: bool | str = False
     load = bool(pretrained) or weights_path is not None
     if not load and not key.startswith("resnet"):
         return _features_from_scratch(key, stage)
-    path = _find_weights(key, pretrained or True, weights_path) if load else None
+    path = _find_weights(key, pretrained or True, weights_path, download=download) if load else None
     state = _load_state_dict(path, key) if load else None
     full = getattr(tvm, key)(weights=None)
     if state is not None:
