@@ -236,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         tip = "" if debug else " (--debug shows the traceback)"
         known = isinstance(e, (KeyError, ValueError, OSError, FloatingPointError))
-        print(f"fashionlab: error: {_one_line(e)}" + ("" if known else tip), file=sys.stderr)
+        dist = sys.modules.get(f"{__package__}.distributed")
+        who = f" (rank {dist.rank()})" if dist is not None and dist.world_size() > 1 else ""
+        print(f"fashionlab: error{who}: {_one_line(e)}" + ("" if known else tip), file=sys.stderr)
         return 2
     finally:
         if previous is not None:
