@@ -16,6 +16,8 @@
     The results folder and the checkpoint folder (``<data>/checkpoints``) are checked before anything runs.
     Each model in training keeps a checkpoint of its last complete epoch; after an interruption ``--resume``
     continues from there and ends where an uninterrupted run ends.
+    Under ``torchrun --nproc_per_node=N -m fashionlab reproduce ...`` the training is data-parallel and rank 0 alone
+    prints and writes (docs/distributed.md).
 ``fashionlab check-data DIR``
     verify a dataset folder against its manifest (sizes and hashes) and name every missing or damaged file.
 ``fashionlab list``

@@ -874,6 +874,12 @@ def fit(
       training, says so, and returns the stored history: the code after ``fit`` then runs exactly as after
       a fresh run. ``retrain=True`` (or :func:`retraining`, ``FASHIONLAB_RETRAIN=1``, ``--retrain``)
       trains anyway and overwrites the entry.
+    * Under ``torchrun`` (a process group with more than one rank, docs/distributed.md) every rank calls ``fit``
+      alike: each trains on its contiguous shard of every global batch (:func:`fashionlab.distributed.shard`;
+      the reseeding above makes every rank draw the same batches), gradients are summed with each rank's share
+      as weight (exact for a loss that is a mean over the batch, whatever the step calls: ``model(...)``,
+      ``model.loss(...)``, submodules), the history holds global means, BatchNorm becomes ``SyncBatchNorm`` on
+      CUDA while training, and only rank 0 logs and writes checkpoints and the cache entry.
     """
     from tqdm.auto import tqdm
 
