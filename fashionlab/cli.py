@@ -108,8 +108,10 @@ def _reproduce(args) -> int:
             failure = e
     if distributed.broadcast_object(failure is not None):
         if failure is not None:
+            failure.barrier_after_report = True  # the others wait until it is printed (torchrun then stops all)
             raise failure
-        return 2  # rank 0 reports the error
+        distributed.barrier()  # rank 0 reports the error
+        return 2
 
     try:
         dev = device(args.device, verbose=main)  # resolved once, for every experiment of this command
@@ -240,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         known = isinstance(e, (KeyError, ValueError, OSError, FloatingPointError))
         dist = sys.modules.get(f"{__package__}.distributed")
         who = f" (rank {dist.rank()})" if dist is not None and dist.world_size() > 1 else ""
-        print(f"fashionlab: error{who}: {_one_line(e)}" + ("" if known else tip), file=sys.stderr)
+        print(f"fashionlab: error{who}: {_one_line(e)}" + ("" if known else tip), file=sys.stderr, flush=True)
+        if getattr(e, "barrier_after_report", False):
+            dist.barrier()
         return 2
     finally:
         if previous is not None:

@@ -277,6 +277,7 @@ def reduce_gradients(parameters, weight: float = 1.0) -> None:
     dev = _comm_device()
     has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=dev)
     dist.all_reduce(has)
+    has = has.tolist()  # one transfer, not one per parameter
     for (dtype, pdev), idx in _grouped([p.grad if p.grad is not None else p for p in params]).items():
         flat = torch.cat([(params[i].grad.detach() * weight if params[i].grad is not None
                            else torch.zeros_like(params[i], dtype=dtype)).reshape(-1) for i in idx]).to(dev)
