@@ -118,7 +118,7 @@ class _Staging:
         return out
 
     def _stage(self, ids: np.ndarray, pixels: tuple) -> None:
-        """Hold ``pixels`` (decoded in a worker) of ``ids`` for the next :meth:`batch` calls; replaces the last batch."""
+        """Hold ``pixels`` (decoded in a worker) of ``ids`` for the next :meth:`batch` calls, replacing the last."""
         self._staged = None
         self._staged = (ids, {int(i): r for r, i in enumerate(ids.tolist())}, tuple(pixels))
         self.peak_staged = max(self.peak_staged, len(ids))

@@ -228,9 +228,9 @@ def train(model, data: TripletData, cfg: TripletConfig, seed: int = 0, device=No
 
     key = {"experiment": "triplet-baseline", "method": method, "mode": mode, "seed": seed, "config": cfg,
            "dataset": data.label, "loss": repr(loss)}
-    return fit(model, step, lambda epoch: data.prefetched_batches(epoch, device), opt, cfg.epochs, scheduler=sched, device=device, seed=seed,
-               eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True, progress=progress,
-               verbose=True, cache_key=key)
+    return fit(model, step, lambda epoch: data.prefetched_batches(epoch, device), opt, cfg.epochs, scheduler=sched,
+               device=device, seed=seed, eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True,
+               progress=progress, verbose=True, cache_key=key)
 
 
 @dataclass

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import TwoScaleImages
 from .paper03_regions import region_crop_images, union_regions
 
 __all__ = ["AsenData"]
@@ -17,22 +16,24 @@ __all__ = ["AsenData"]
 class AsenData:
     """One dataset folder in the ASEN split layout (slides "Experiment Setup": triplets sampled from the
     training images, queries and candidates with annotations on the same attribute; docs/formats.md §5.1): its
-    splits, a :class:`~fashionlab.datasets.TwoScaleImages` per split (``images``), ASEN++'s triplet sampler
+    splits, a :class:`~fashionlab.datasets.TwoScaleImages` per split (``images``; streamed from disk for real data
+    and ``full`` mode, :func:`~fashionlab.datasets.image_source`), ASEN++'s triplet sampler
     (docs/implementations.md §3 "TripletSampler") and, for FashionSynth, the region ground truth
     (``ground_truth.jsonl``, docs/architecture.md "FashionSynth"). ``description`` says what the folder is;
     ``mode`` names the config it was loaded for (the trained-model cache's file names)."""
 
     def __init__(self, root: Path, cfg, seed: int, progress: bool = False, description: str = "",
-                 mode: str = "custom"):
-        from ..datasets import AsenPPTripletSampler, read_asen_split
+                 mode: str = "custom", stream: bool | None = None, real: bool = False):
+        from ..datasets import AsenPPTripletSampler, image_source, read_asen_split
 
         self.root, self.cfg, self.seed = Path(root), cfg, seed
         self.description, self.mode = description or self.root.name, mode
         self.splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
         self.schema = self.splits["train"].schema
         self.attributes = list(self.schema.attributes)
-        self.images = {s: TwoScaleImages(root, sp.filenames, cfg.image_size, cfg.global_size, progress=progress,
-                                         source=f"filenames_{s}.txt") for s, sp in self.splits.items()}
+        self.images = {s: image_source(root, sp.filenames, cfg.image_size, cfg.global_size, stream=stream, mode=mode,
+                                       real=real, progress=progress, source=f"filenames_{s}.txt")
+                       for s, sp in self.splits.items()}
         self.sampler = AsenPPTripletSampler(self.splits["train"].labels, self.schema,
                                             num_triplets=cfg.triplets_per_epoch, seed=seed, skip_rare=True)
         self.has_truth = (self.root / "ground_truth.jsonl").exists()
