@@ -150,10 +150,11 @@ def load_data(cfg: M3Config, dataset: str = "multi-label", data: Path | None = N
     """Step 1: ``dataset`` (``"multi-label"``: ``data``, a DeepFashion-format folder, or FashionSynth's
     multi-label preset; ``"FashionAI"``: FashionSynth's FashionAI preset) as an :class:`M3Data`, with its
     config (``dataset_config``) attached as ``.cfg``."""
+    mode = next((m for m, c in M3_CONFIGS.items() if c == cfg), None)  # full mode streams its images
     if dataset == "multi-label":
-        d = multilabel_data(cfg, data, seed, progress)
+        d = multilabel_data(cfg, data, seed, progress, mode=mode)
     elif dataset == "FashionAI":
-        d = fashionai_data(cfg, seed, progress)
+        d = fashionai_data(cfg, seed, progress, mode=mode)
     else:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
     d.cfg = dataset_config(cfg, d.name)
