@@ -80,10 +80,10 @@ def test_staging_holds_one_batch_and_loader_memory_is_bounded(folder):
         seen.append(im.staged)
         im.batch(ids)
     assert max(seen) == im.peak_staged == 4  # never more than one batch staged in the object
-    it = iter(im.prefetch(batches))
+    p = im.prefetch(batches)
+    it = iter(p)
     next(it)
-    loader = it.gi_frame.f_locals["loader"]
-    assert loader.num_workers == 2 and loader.prefetch_factor == 2  # in flight: workers x prefetch batches at most
+    assert p.loader.num_workers == 2 and p.loader.prefetch_factor == 2  # in flight: workers x prefetch batches
     it.close()
     assert im.staged == 0
 

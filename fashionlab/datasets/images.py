@@ -348,7 +348,9 @@ class TensorImages:
     The same preprocessing as :func:`make_transform` (shorter side resized to ``S``, centre crop, ImageNet
     normalisation, a horizontal flip per image when training), but with no per-item PIL work in the training
     loop: on a 2-core CPU that is what keeps the model, not the loader, the bottleneck. ``ids`` selects which
-    image ids to decode (default: all of ``filenames``); :meth:`batch` takes image ids.
+    image ids to decode (default: all of ``filenames``); :meth:`batch` takes image ids. For data too large to
+    hold, :class:`~fashionlab.datasets.StreamingImages` has the same interface and reads from disk
+    (:func:`~fashionlab.datasets.image_source` chooses).
     """
 
     def __init__(self, root, filenames: Sequence[str], image_size: int, ids=None, progress: bool = False,

@@ -80,6 +80,7 @@ class _Prefetch:
         loader = DataLoader(_BatchDecoder(self.images, self.batches, self.ids_of), batch_size=None, shuffle=False,
                             num_workers=w, prefetch_factor=self.images.prefetch_factor if w else None,
                             pin_memory=self.pin, generator=torch.Generator())  # own generator: no global RNG draw
+        self.loader = loader  # the last pass's loader (tests read its worker and prefetch settings)
         try:
             for b, (ids, pixels) in zip(self.batches, loader):
                 self.images._stage(ids.numpy(), pixels)
@@ -119,7 +120,6 @@ class _Staging:
 
     def _stage(self, ids: np.ndarray, pixels: tuple) -> None:
         """Hold ``pixels`` (decoded in a worker) of ``ids`` for the next :meth:`batch` calls, replacing the last."""
-        self._staged = None
         self._staged = (ids, {int(i): r for r, i in enumerate(ids.tolist())}, tuple(pixels))
         self.peak_staged = max(self.peak_staged, len(ids))
 
