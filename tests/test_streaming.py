@@ -88,6 +88,24 @@ def test_staging_holds_one_batch_and_loader_memory_is_bounded(folder):
     assert im.staged == 0
 
 
+def test_spawned_workers_work_too(folder):
+    """A ``DataLoader`` started by ``spawn`` (macOS, Windows) pickles the decoding dataset: nothing staged goes."""
+    import pickle
+
+    from fashionlab.datasets.images import _item_ids
+    from fashionlab.datasets.streaming import _BatchDecoder
+
+    root, names = folder
+    im = StreamingTwoScaleImages(root, names, S, G, workers=0)
+    items = np.c_[np.arange(6), np.zeros(6, dtype=np.int64)]
+    batches = im.item_batches(items, batch=3)
+    next(batches)  # stages the first chunk
+    assert im.staged == 3
+    copy = pickle.loads(pickle.dumps(_BatchDecoder(im, [items[:3]], _item_ids)))
+    assert copy.images.staged == 0 and torch.equal(copy[0][1][1], im._decode(np.arange(3))[1])
+    batches.close()
+
+
 def test_worker_errors_name_the_file_and_line(folder, tmp_path):
     root, names = folder
     names = list(names) + ["missing.jpg"]

@@ -342,6 +342,12 @@ def downscale(hi: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
+def _item_ids(items) -> np.ndarray:
+    """The image ids (first column) of item rows: the ``ids_of`` of :meth:`TwoScaleImages.item_batches` (a
+    module-level function, so that a ``DataLoader`` started by ``spawn`` can pickle it)."""
+    return items[:, 0]
+
+
 class TensorImages:
     """Images decoded once into one ``uint8`` tensor ``(N, 3, S, S)``; batches are made by indexing it.
 
@@ -458,7 +464,7 @@ class TwoScaleImages:
         :func:`fashionlab.engine.extract_features` iterates to embed each item under its attribute."""
         items = np.asarray(items, dtype=np.int64)
         chunks = [items[s:s + batch] for s in range(0, len(items), batch)]
-        for it in self.prefetch(chunks, ids_of=lambda it: it[:, 0]):
+        for it in self.prefetch(chunks, ids_of=_item_ids):
             lo, hi = self.batch(it[:, 0], hires=hires)
             yield lo, hi, torch.from_numpy(np.ascontiguousarray(it[:, 1]))
 

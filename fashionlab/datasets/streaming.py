@@ -118,6 +118,12 @@ class _Staging:
             done[i] = r
         return out
 
+    def __getstate__(self) -> dict:
+        """What a worker started by ``spawn`` (macOS, Windows) receives: everything but the staged batch."""
+        state = dict(self.__dict__)
+        state["_staged"] = None
+        return state
+
     def _stage(self, ids: np.ndarray, pixels: tuple) -> None:
         """Hold ``pixels`` (decoded in a worker) of ``ids`` for the next :meth:`batch` calls, replacing the last."""
         self._staged = (ids, {int(i): r for r, i in enumerate(ids.tolist())}, tuple(pixels))
