@@ -63,6 +63,8 @@ def test_two_scale_streaming_equals_the_cache(folder):
                     streamed.item_batches(np.c_[np.arange(N), np.arange(N) % 3], batch=7, hires=True)):
         for x, y in zip(a, b):
             assert torch.equal(x, y)
+    dec = streamed.decoded()  # decoded into memory for code that needs the whole tensors
+    assert type(dec) is TwoScaleImages and torch.equal(dec.lo, cached.lo) and torch.equal(dec.hi.data, cached.hi.data)
     for batch in streamed.prefetch([t, t[::-1]], ids_of=triplet_ids):
         torch.manual_seed(3)
         a = cached.triplet_batch(batch, hires=True)

@@ -180,6 +180,11 @@ class StreamingImages(_Staging, TensorImages):
     def _decode(self, ids) -> tuple:
         return (self._decode_hi(_flat_ids(ids), self.image_size),)
 
+    def decoded(self) -> TensorImages:
+        """The same images decoded into memory (a :class:`~fashionlab.datasets.TensorImages`), for code that needs
+        the whole tensor."""
+        return TensorImages(self.root, self.filenames, self.image_size, ids=self.ids, source=self.source)
+
     def _pixels(self, ids) -> torch.Tensor:
         return self._fetch(ids)[0]
 
@@ -211,6 +216,11 @@ class StreamingTwoScaleImages(_Staging, TwoScaleImages):
     def _decode(self, ids) -> tuple:
         hi = self._decode_hi(_flat_ids(ids), self.image_size)
         return (hi,) if self.global_size == self.image_size else (hi, downscale(hi, self.global_size))
+
+    def decoded(self) -> TwoScaleImages:
+        """The same images decoded into memory (a :class:`~fashionlab.datasets.TwoScaleImages`), for code that
+        needs the whole tensors (paper 03's oracle crops)."""
+        return TwoScaleImages(self.root, self.filenames, self.image_size, self.global_size, source=self.source)
 
     def _pixels(self, ids, hires: bool = True):
         px = self._fetch(ids)

@@ -53,7 +53,8 @@ class AsenData:
         (e.g. more epochs). ``oracle_scale``: every method's global view becomes an *oracle crop*, the
         high-resolution image cropped around the ground-truth region of those attributes (a square of
         ``oracle_scale`` times the region's longer side, centred on it; the whole image where none is
-        visible) and resized to ``global_size`` (FashionSynth only; :func:`region_crop_images`)."""
+        visible) and resized to ``global_size`` (FashionSynth only; :func:`region_crop_images`; streamed images
+        are decoded into memory for it)."""
         view = copy.copy(self)
         view.focus = tuple(self.attributes.index(a) for a in attributes)
         view.cfg = cfg or self.cfg
@@ -63,9 +64,10 @@ class AsenData:
             from ..synth import load_ground_truth
 
             view.oracle_scale = float(oracle_scale)
+            images = {s: im.decoded() if hasattr(im, "decoded") else im for s, im in self.images.items()}
             view.images = {s: region_crop_images(im, union_regions(load_ground_truth(self.root, s), attributes,
                                                                     im.image_size), oracle_scale)
-                           for s, im in self.images.items()}
+                           for s, im in images.items()}
         return view
 
     def _keep(self, rows: np.ndarray, col: int) -> np.ndarray:
