@@ -54,6 +54,7 @@ notebooks: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_map.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_streaming.py
 
 clean-data:
 	rm -rf data/synth data/checkpoints

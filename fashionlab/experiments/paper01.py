@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.sources import fashionai_data
+from ..datasets.sources import fashionai_data, is_real
 from .paper01_tables import PAPER_DATASET, common_notes, paper_rows, recognition_notes, retrieval_notes
 from .registry import Result, map_rows, register
 
@@ -97,16 +97,17 @@ class Paper01Data:
     (the fixed valid/test triplets, seed 0)."""
 
     def __init__(self, root: Path, cfg: Paper01Config, seed: int = 0, progress: bool = False, mode: str = "",
-                 label: str = ""):
-        from ..datasets import Paper01TripletPool, TensorImages, read_asen_split
+                 label: str = "", stream: bool | None = None, real: bool = False):
+        from ..datasets import Paper01TripletPool, image_source, read_asen_split
 
         self.root, self.cfg, self.seed, self.mode = Path(root), cfg, seed, mode
         self.label = label or self.root.name
         self.splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
         self.schema = self.splits["train"].schema
         self.C = len(self.schema.attributes)
-        self.images = {s: TensorImages(root, sp.filenames, cfg.input_size, progress=progress,
-                                       source=f"filenames_{s}.txt") for s, sp in self.splits.items()}
+        self.images = {s: image_source(root, sp.filenames, cfg.input_size, stream=stream, mode=mode, real=real,
+                                       progress=progress, source=f"filenames_{s}.txt")
+                       for s, sp in self.splits.items()}
         self.labels = {"train": self.splits["train"].labels}
         for s in ("valid", "test"):
             sp = self.splits[s]
@@ -127,6 +128,13 @@ class Paper01Data:
         t = self.sampler.triplets(epoch)[: self.cfg.triplets_per_epoch]
         b = self.cfg.batch
         return [t[s:s + b] for s in range(0, len(t) - b + 1, b)]
+
+    def prefetched_batches(self, epoch: int, device=None):
+        """:meth:`train_batches` with their images decoded ahead in ``DataLoader`` workers when streaming (else the
+        list itself): what the recipe hands to ``fit``."""
+        from ..datasets import triplet_ids
+
+        return self.images["train"].prefetch(self.train_batches(epoch), ids_of=triplet_ids, device=device)
 
     def triplet_inputs(self, t: np.ndarray, device=None):
         """``(x, attr, value)`` of a batch of triplets ``t`` (B, 4): the ``3B`` training images (anchors, then
@@ -151,7 +159,7 @@ def load_data(cfg: Paper01Config, mode: str = "default", data: Path | None = Non
               progress: bool = False) -> Paper01Data:
     """Step 1: the dataset folder (``data``, ``$FASHIONLAB_FASHIONAI`` or FashionSynth sized for ``mode``)."""
     root, label = fashionai_data(mode, data, seed, progress)
-    return Paper01Data(root, cfg, seed=seed, progress=progress, mode=mode, label=label)
+    return Paper01Data(root, cfg, seed=seed, progress=progress, mode=mode, label=label, real=is_real(data))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -230,7 +238,8 @@ def train(method: str, model, data: Paper01Data, cfg: Paper01Config | None = Non
 
     key = {"experiment": select, "method": method, "mode": data.mode, "seed": seed, "config": cfg,
            "dataset": data.label}
-    history = fit(model, step, data.train_batches, opt, cfg.epochs, scheduler=sched, device=device, seed=seed,
+    history = fit(model, step, lambda epoch: data.prefetched_batches(epoch, device), opt, cfg.epochs,
+                  scheduler=sched, device=device, seed=seed,
                   eval_fn=eval_fn, monitor="valid_accuracy" if select == "recognition" else "valid_triplet_acc",
                   mode="max", restore_best=True, progress=progress, verbose=True, cache_key=key if cache else None)
     model.eval()
@@ -252,8 +261,9 @@ def embed_images(model, data: Paper01Data, split: str, ids, conds, device=None, 
     imgs = data.images[split]
 
     def batches():
-        for s in range(0, len(ids), batch):
-            yield imgs.batch(ids[s:s + batch]), torch.from_numpy(conds[s:s + batch])
+        starts = list(range(0, len(ids), batch))
+        for s, chunk in zip(starts, imgs.prefetch([ids[s:s + batch] for s in starts], device=device)):
+            yield imgs.batch(chunk), torch.from_numpy(conds[s:s + batch])
 
     return extract_features(lambda b: model.cond(b[0], b[1]), batches(), device=device, model=model,
                             out_device="cpu")
@@ -302,8 +312,8 @@ def predict_values(model, data: Paper01Data, split: str, ids, device=None, batch
     imgs = data.images[split]
 
     def batches():
-        for s in range(0, len(ids), batch):
-            yield imgs.batch(ids[s:s + batch])
+        for chunk in imgs.prefetch([ids[s:s + batch] for s in range(0, len(ids), batch)], device=device):
+            yield imgs.batch(chunk)
 
     return extract_features(lambda x: model.rec.predict(model.logits(x)), batches(), device=device, model=model,
                             out_device="cpu").numpy()

@@ -190,7 +190,9 @@ def load_data(cfg: AsenConfig, data: Path | None = None, seed: int = 0, progress
         label = (f"FashionSynth fashionai, preset {cfg.preset}, {cfg.num_images} images, {cfg.image_size} px "
                  f"(global view {cfg.global_size} px), seed {seed}")
     mode = next((m for m, c in ASEN_CONFIGS.items() if c == cfg), "custom")
-    return AsenData(root, cfg, seed, progress, description=label, mode=mode)
+    from ..datasets.sources import is_real
+
+    return AsenData(root, cfg, seed, progress, description=label, mode=mode, real=is_real(data))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -320,7 +322,12 @@ def train(method: str, model, data: AsenData, seed: int = 0, device=None, progre
     def eval_fn(m, epoch):
         return {"valid_mAP": 100 * float(evaluate(method, m, data, dev, split="valid")["overall"])}
 
-    history = fit(model, step, lambda e: data.train_batches(offset + e), opt, epochs, scheduler=sched,
+    from ..datasets import triplet_ids
+
+    def batches(e):  # decoded ahead in DataLoader workers when the images stream (else the list itself)
+        return data.images["train"].prefetch(data.train_batches(offset + e), ids_of=triplet_ids, device=dev)
+
+    history = fit(model, step, batches, opt, epochs, scheduler=sched,
                   device=dev, seed=seed + offset, eval_fn=eval_fn, monitor="valid_mAP", mode="max",
                   restore_best=True, progress=progress, verbose=progress if verbose is None else verbose,
                   cache_key=key)

@@ -150,10 +150,11 @@ def load_data(cfg: M3Config, dataset: str = "multi-label", data: Path | None = N
     """Step 1: ``dataset`` (``"multi-label"``: ``data``, a DeepFashion-format folder, or FashionSynth's
     multi-label preset; ``"FashionAI"``: FashionSynth's FashionAI preset) as an :class:`M3Data`, with its
     config (``dataset_config``) attached as ``.cfg``."""
+    mode = next((m for m, c in M3_CONFIGS.items() if c == cfg), None)  # full mode streams its images
     if dataset == "multi-label":
-        d = multilabel_data(cfg, data, seed, progress)
+        d = multilabel_data(cfg, data, seed, progress, mode=mode)
     elif dataset == "FashionAI":
-        d = fashionai_data(cfg, seed, progress)
+        d = fashionai_data(cfg, seed, progress, mode=mode)
     else:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
     d.cfg = dataset_config(cfg, d.name)
@@ -247,7 +248,14 @@ def train(method: str, model, data: M3Data, cfg: M3Config, seed: int = 0, device
 
     key = {"experiment": "m3net", "method": method, "mode": mode, "seed": seed, "config": cfg,
            "dataset": data.description, "pos_weight": pos_weight}
-    history = fit(model, step, triplet_batches(method, data, cfg, seed), opt, cfg.epochs, scheduler=sched,
+    from ..datasets import triplet_ids
+
+    epoch_batches = triplet_batches(method, data, cfg, seed)
+
+    def batches(e):  # decoded ahead in DataLoader workers when the images stream (else the list itself)
+        return data.images["train"].prefetch(epoch_batches(e), ids_of=triplet_ids, device=dev)
+
+    history = fit(model, step, batches, opt, cfg.epochs, scheduler=sched,
                   device=dev, seed=seed, eval_fn=eval_fn, monitor="valid_MAP@all", mode="max", restore_best=True,
                   progress=progress, verbose=True, cache_key=key)
     model.eval()
@@ -258,8 +266,9 @@ def train(method: str, model, data: M3Data, cfg: M3Config, seed: int = 0, device
 # step 4: evaluation
 # ----------------------------------------------------------------------------------------------------------
 def _image_batches(images, ids, batch: int = 256):
-    for s in range(0, len(ids), batch):
-        yield images.batch(np.asarray(ids[s:s + batch]), hires=False)[0]
+    chunks = [np.asarray(ids[s:s + batch]) for s in range(0, len(ids), batch)]
+    for chunk in images.prefetch(chunks):
+        yield images.batch(chunk, hires=False)[0]
 
 
 def embed(method: str, model, data: M3Data, split: str, ids, n: int, device=None, attention: bool = False) -> dict:
