@@ -13,19 +13,25 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 
 import pytest
 
 from fashionlab import experiments
 from fashionlab.experiments import scaled_down
 from fashionlab.experiments.scaling import (CONFIG_TABLES, COUNT_FIELDS, MODE_SIZED_DATA, mode_config,
-                                            small_fashionai)
+                                            small_evaluation, small_fashionai)
 
 pytestmark = pytest.mark.slow
 
 #: The FashionAI folder of the experiments whose data the mode sizes: the fewest images whose valid and test
 #: splits still hold queries (160 and 200 do not).
 SMALL_FASHIONAI = 240
+
+#: The evaluation sets (valid and test) of the ASEN-layout folders, cut to one query and three candidates per
+#: attribute (:func:`~fashionlab.experiments.scaling.small_evaluation`): embedding the ~60 evaluation images of
+#: the smallest FashionSynth split with a 224 px ResNet-50 after every training took most of the test's time.
+SMALL_EVAL = dict(queries_per_attribute=1, candidates_per_attribute=3)
 
 #: One step: batch 2, one epoch of one batch (each stage of a two-stage schedule too), the fewest images.
 ONE_STEP = {
@@ -91,26 +97,69 @@ def full_env(tmp_path_factory):
         mp.setenv("FASHIONLAB_PROGRESS", "0")
         mp.delenv("FASHIONLAB_FASHIONAI", raising=False)
         mp.delenv("FASHIONLAB_DEEPFASHION", raising=False)
-        with pytest.warns(UserWarning, match="no query for"):  # a few attributes lack queries at this size
+        with warnings.catch_warnings():  # "no query for" a few attributes at this size: known
+            warnings.simplefilter("ignore", UserWarning)
             root = small_fashionai(SMALL_FASHIONAI)
-        yield root
+        yield small_evaluation(root, **SMALL_EVAL)
+
+
+def run_one_step(name: str, small_root, device: str):
+    """Run ``name`` in full mode with :data:`ONE_STEP`'s counts on ``device``; check that every row is a finite
+    number and every method is reported. Returns the seconds it took."""
+    counts = ONE_STEP[name]
+    options = {} if counts is None else {"config": scaled_down(mode_config(name, "full"), **counts)}
+    if name in MODE_SIZED_DATA:
+        options["data"] = small_root
+    elif name == "asen":  # the folder load_data would render for this config, with small evaluation sets
+        from fashionlab.synth import ensure_fashionai
+
+        cfg = options["config"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            root = ensure_fashionai(num_images=cfg.num_images, seed=0, image_size=cfg.image_size,
+                                    config=cfg.preset, progress=False)
+        options["data"] = small_evaluation(root, **SMALL_EVAL)
+    t0 = time.perf_counter()
+    res = experiments.run(name, mode="full", seed=0, out=None, progress=False, device=device, **options)
+    seconds = time.perf_counter() - t0
+    print(f"{name} on {device}: {seconds:.1f} s")
+    assert res.mode == "full" and res.rows and res.device.startswith(device)
+    for row in res.rows:
+        v = row["value"]
+        assert isinstance(v, (int, float)) and not isinstance(v, bool), row
+        assert math.isfinite(v), row
+    missing = set(METHODS[name]) - {r["method"] for r in res.rows}
+    assert not missing, f"{name}: no rows for {sorted(missing)}"
+    return seconds
 
 
 @pytest.mark.filterwarnings("ignore:FashionSynth. with:UserWarning")
 @pytest.mark.parametrize("name", list(ONE_STEP))
 def test_full_mode_runs_one_step_end_to_end(name, full_env):
-    counts = ONE_STEP[name]
-    options = {} if counts is None else {"config": scaled_down(mode_config(name, "full"), **counts)}
-    if name in MODE_SIZED_DATA:
-        options["data"] = full_env
-    t0 = time.perf_counter()
-    res = experiments.run(name, mode="full", seed=0, out=None, progress=False, device="cpu", **options)
-    print(f"{name}: {time.perf_counter() - t0:.1f} s")
-    assert res.mode == "full" and res.rows
-    for row in res.rows:
-        v = row["value"]
-        assert isinstance(v, (int, float)) and not isinstance(v, bool), row
-        assert math.isfinite(v), row
-    reported = {r["method"] for r in res.rows}
-    missing = set(METHODS[name]) - reported
-    assert not missing, f"{name}: no rows for {sorted(missing)}"
+    run_one_step(name, full_env, "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.filterwarnings("ignore:FashionSynth. with:UserWarning")
+@pytest.mark.parametrize("name", list(ONE_STEP))
+def test_full_mode_runs_one_step_on_cuda(name, full_env):
+    """The same on CUDA, where ``engine.fit`` and ``extract_features`` turn on mixed precision and channels_last."""
+    run_one_step(name, full_env, "cuda")
+
+
+def test_gpu_check_refuses_without_cuda(monkeypatch, capsys):
+    """``make gpu-check`` on a machine without CUDA: a clear message and exit status 2, nothing run."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(mod.subprocess, "call", lambda *a, **k: pytest.fail("ran pytest without CUDA"))
+    assert mod.main([]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA device" in err and "make gpu-check" in err

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 
 __all__ = ["COUNT_FIELDS", "CONFIG_TABLES", "MODE_SIZED_DATA", "scaled_down", "count_fields", "mode_config",
-           "small_fashionai"]
+           "small_fashionai", "small_evaluation"]
 
 #: Config fields that are counts: sizes of the data, of the training and of the evaluation. Anything else
 #: (architecture, image sizes, losses, schedules, rates) defines the code path and is not changed here.
@@ -96,3 +96,52 @@ def small_fashionai(num_images: int, mode: str = "full", seed: int = 0, progress
 
     return ensure_fashionai(num_images=num_images, seed=seed, image_size=SYNTH_SIZES[mode].image_size,
                             progress=progress)
+
+
+def small_evaluation(root, dest=None, queries_per_attribute: int = 1, candidates_per_attribute: int = 3):
+    """A view of the ASEN-layout folder ``root`` (docs/formats.md §5.1) with small evaluation sets: for each
+    attribute of the valid and test splits, its first ``queries_per_attribute`` queries and
+    ``candidates_per_attribute`` candidates (one of the same value as each kept query first, so every kept query
+    has a relevant candidate). Everything else (images, ``filenames_*.txt``, training labels, ``meta.json``,
+    FashionSynth's ``ground_truth.jsonl``) is linked, not copied, so image ids and the ground truth stay valid.
+
+    The evaluation of a paper-sized backbone on a CPU embeds every query and candidate; this bounds that work
+    (an evaluation size, a count) when a scaled-down ``full`` run only checks the code path. The view is written
+    to ``dest`` (default: ``<root>-eval<Q>x<C>`` beside it), once; returns its path."""
+    from pathlib import Path
+
+    import numpy as np
+
+    root = Path(root)
+    dest = Path(dest) if dest is not None else root.with_name(
+        f"{root.name}-eval{queries_per_attribute}x{candidates_per_attribute}")
+    if (dest / ".complete").exists():
+        return dest
+    dest.mkdir(parents=True, exist_ok=True)
+    trimmed = {f"{k}_{s}.txt" for k in ("query", "candidate") for s in ("valid", "test")}
+    for p in root.iterdir():
+        link = dest / p.name
+        if p.name in trimmed or p.name.startswith(".") or link.exists():
+            continue
+        link.symlink_to(p.resolve(), target_is_directory=p.is_dir())
+    for split in ("valid", "test"):
+        q = np.loadtxt(root / f"query_{split}.txt", dtype=np.int64, ndmin=2)
+        c = np.loadtxt(root / f"candidate_{split}.txt", dtype=np.int64, ndmin=2)
+        keep_q, keep_c = [], []
+        for a in np.unique(q[:, 1]):
+            qa, ca = q[q[:, 1] == a][:queries_per_attribute], c[c[:, 1] == a]
+            if not len(ca):
+                continue
+            first = [int(np.flatnonzero(ca[:, 2] == v)[0]) for v in qa[:, 2] if np.any(ca[:, 2] == v)]
+            order = list(dict.fromkeys(first + list(range(len(ca)))))[:max(candidates_per_attribute, len(first))]
+            keep_q.append(qa)
+            keep_c.append(ca[sorted(order)])
+        if not keep_q:
+            raise ValueError(f"{root}: no query of the {split} split has a candidate of its attribute")
+        for name, rows in ((f"query_{split}.txt", keep_q), (f"candidate_{split}.txt", keep_c)):
+            rows = np.concatenate(rows)
+            if name.startswith("candidate"):
+                rows = rows[np.argsort(rows[:, 0], kind="stable")]
+            (dest / name).write_text("".join(f"{i} {a} {v}\n" for i, a, v in rows.tolist()), encoding="utf-8")
+    (dest / ".complete").write_text("small evaluation view\n", encoding="utf-8")
+    return dest
