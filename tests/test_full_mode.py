@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import time
 import warnings
 
 import pytest
 
 from fashionlab import experiments
+from fashionlab.config import data_dir
 from fashionlab.experiments import scaled_down
 from fashionlab.experiments.scaling import (CONFIG_TABLES, COUNT_FIELDS, MODE_SIZED_DATA, mode_config,
                                             small_evaluation, small_fashionai)
@@ -120,7 +122,10 @@ def run_one_step(name: str, small_root, device: str):
                                     config=cfg.preset, progress=False)
         options["data"] = small_evaluation(root, **SMALL_EVAL)
     t0 = time.perf_counter()
-    res = experiments.run(name, mode="full", seed=0, out=None, progress=False, device=device, **options)
+    try:
+        res = experiments.run(name, mode="full", seed=0, out=None, progress=False, device=device, **options)
+    finally:  # the trained-model cache: a paper-sized model and its Adam state are 100-130 MB a file
+        shutil.rmtree(data_dir() / "checkpoints", ignore_errors=True)
     seconds = time.perf_counter() - t0
     print(f"{name} on {device}: {seconds:.1f} s")
     assert res.mode == "full" and res.rows and res.device.startswith(device)
@@ -163,3 +168,28 @@ def test_gpu_check_refuses_without_cuda(monkeypatch, capsys):
     assert mod.main([]) == 2
     err = capsys.readouterr().err
     assert "no CUDA device" in err and "make gpu-check" in err
+
+
+def test_gpu_check_times_every_experiments_network():
+    """The networks ``make gpu-check`` times are the full configs' ones, and each builds and embeds (checked here
+    at 64 px on the CPU; the GPU run uses the full sizes)."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    nets = mod.networks()
+    assert set(mod.EXPERIMENTS) <= set(experiments.names())
+    assert {n[0] for n in nets} == set(mod.EXPERIMENTS)
+    assert {n[3] for n in nets} >= {224, 112}  # the full mode's sizes
+    for exp, label, build, size, batch in nets:
+        with torch.inference_mode():
+            out = build().eval()(torch.randn(1, 3, 64, 64))
+        assert out.ndim == 2 and torch.isfinite(out).all(), label
+        cfg = mode_config(exp)
+        counts = mod.short_counts(exp, 50, cfg)
+        scaled_down(cfg, **counts)  # only counts
