@@ -121,13 +121,13 @@ def run_one_step(name: str, small_root, device: str):
             root = ensure_fashionai(num_images=cfg.num_images, seed=0, image_size=cfg.image_size,
                                     config=cfg.preset, progress=False)
         options["data"] = small_evaluation(root, **SMALL_EVAL)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         res = experiments.run(name, mode="full", seed=0, out=None, progress=False, device=device, **options)
     finally:  # the trained-model cache: a paper-sized model and its Adam state are 100-130 MB a file
         shutil.rmtree(data_dir() / "checkpoints", ignore_errors=True)
     seconds = time.perf_counter() - t0
-    print(f"{name} on {device}: {seconds:.1f} s")
+    print(f"{name} on {device}: {seconds:.1f} s wall, {time.process_time() - c0:.1f} s CPU (all threads)")
     assert res.mode == "full" and res.rows and res.device.startswith(device)
     for row in res.rows:
         v = row["value"]
