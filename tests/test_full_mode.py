@@ -193,3 +193,20 @@ def test_gpu_check_times_every_experiments_network():
         cfg = mode_config(exp)
         counts = mod.short_counts(exp, 50, cfg)
         scaled_down(cfg, **counts)  # only counts
+
+
+def test_small_evaluation_keeps_ids_and_a_relevant_candidate_per_query(full_env):
+    import numpy as np
+
+    from fashionlab.datasets import read_asen_split
+
+    whole = full_env.with_name(full_env.name.split("-eval")[0])
+    for split in ("valid", "test"):
+        small, big = read_asen_split(full_env, split), read_asen_split(whole, split)
+        assert small.filenames == big.filenames  # image ids unchanged: the ground truth still applies
+        assert 0 < len(small.queries) <= len(np.unique(big.queries[:, 1]))
+        assert len(small.candidates) <= 3 * len(small.queries) and len(small.candidates) < len(big.candidates)
+        for _, a, v in small.queries:
+            assert np.any((small.candidates[:, 1] == a) & (small.candidates[:, 2] == v))
+        rows = {tuple(r) for r in big.candidates.tolist()}
+        assert all(tuple(r) in rows for r in small.candidates.tolist())
