@@ -10,7 +10,7 @@ must finish and return finite numbers for every method. ``make gpu-check`` runs 
 
 Cost, measured on a 2-core machine shared with other jobs (load average about 6: wall times are 2-3x the CPU
 times): random-baseline 0.2 s; recognition 7 s CPU; retrieval 10 s CPU; triplet-baseline 15 s CPU; part-search
-104 s CPU (161 s wall); hls about 300 s wall; asen 197 s CPU (471 s wall; half of it the detail study, which
+104 s CPU (161 s wall); hls 160 s CPU (171 s wall); asen 197 s CPU (471 s wall; half of it the detail study, which
 ``detail_epochs=0`` would skip); m3net about 700 s wall. The 224 px ResNet-50 passes dominate: asen trains
 twelve models (stage 1, stage 2 and the detail study) and scores attention on the test images; m3net trains
 eight and evaluates its FashionAI preset's whole valid and test sets (its recipe renders that folder itself, so
