@@ -5,13 +5,14 @@
 #   make grade SUBMITTED=DIR   autograde DIR/<student>/<notebook>/<notebook>.ipynb into course/grades.csv
 #   make reproduce   set up, run every registered experiment in default mode into results/
 #   make notebooks   re-execute the notebooks in default mode, in place (the outputs that get committed)
+#   make gpu-check   on a CUDA machine: the GPU tests, one short full-mode experiment per paper, images/s per model
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fashionlab-installed
 MODE   ?= default
 
-.PHONY: setup lab test unit nbtest grade-check student grade reproduce notebooks bench clean-data
+.PHONY: setup lab test unit nbtest grade-check student grade reproduce notebooks bench gpu-check clean-data
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +56,9 @@ bench: setup
 	$(BIN)/python benchmarks/bench_map.py
 	$(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_streaming.py
+
+gpu-check: setup
+	$(BIN)/python benchmarks/gpu_check.py
 
 clean-data:
 	rm -rf data/synth data/checkpoints

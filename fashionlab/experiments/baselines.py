@@ -259,12 +259,13 @@ def report(data: TripletData, model, history, test: dict, cfg: TripletConfig) ->
 @register("triplet-baseline", "plain triplet network (backbone + pooled embedding), ASEN triplets, mAP",
           notebook="00_attributes_data_protocol")
 def triplet_baseline(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
-                     model=None) -> TripletResult:
+                     model=None, config: TripletConfig | None = None) -> TripletResult:
     """The recipe: load the data, build the network (or take ``model``, e.g. one a student built), train,
-    evaluate on the test split, report."""
+    evaluate on the test split, report. ``config``: instead of ``TRIPLET_CONFIGS[mode]`` (e.g. a mode's config
+    with its counts scaled down, :func:`fashionlab.experiments.scaled_down`)."""
     from ..engine import seed_everything
 
-    cfg = TRIPLET_CONFIGS[mode]
+    cfg = config or TRIPLET_CONFIGS[mode]
     seed_everything(seed)
     d = load_data(cfg, mode, data, seed, progress)
     model = (model if model is not None else build_model(cfg)).to(device)

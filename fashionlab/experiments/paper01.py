@@ -425,10 +425,11 @@ def report(experiment: str, data: Paper01Data, cfg: Paper01Config, models: dict,
 
 
 def _experiment(name: str, methods, mode: str, data: Path | None, seed: int, progress: bool, device,
-                models: dict | None) -> Paper01Result:
+                models: dict | None, config: Paper01Config | None = None) -> Paper01Result:
     """The recipe of both experiments: load the data, then per method build (or take ``models[method]``, e.g.
-    a student's module), train, evaluate; then report."""
-    cfg = PAPER01_CONFIGS[mode]
+    a student's module), train, evaluate; then report. ``config``: instead of ``PAPER01_CONFIGS[mode]`` (e.g.
+    a mode's config with its counts scaled down, :func:`fashionlab.experiments.scaled_down`)."""
+    cfg = config or PAPER01_CONFIGS[mode]
     d = load_data(cfg, mode, data, seed, progress)
     trained, histories, scores = {}, {}, {}
     for m in methods:
@@ -442,17 +443,17 @@ def _experiment(name: str, methods, mode: str, data: Path | None, seed: int, pro
 @register("recognition", "paper 01 Fig. 4: single- vs multi-column recognition, alone and joint with retrieval",
           notebook="01_multicolumn_recognition")
 def recognition(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
-                models: dict | None = None) -> Paper01Result:
+                models: dict | None = None, config: Paper01Config | None = None) -> Paper01Result:
     """SC, MC, SC-Rec+Ret and MC-Rec+Ret (paper 01 Fig. 4) through :func:`_experiment`'s steps."""
-    return _experiment("recognition", RECOGNITION_METHODS, mode, data, seed, progress, device, models)
+    return _experiment("recognition", RECOGNITION_METHODS, mode, data, seed, progress, device, models, config)
 
 
 @register("retrieval", "paper 01 Table II: attribute-aware retrieval, SiaNet to MTL Ret+Reg",
           notebook="02_conditional_similarity")
 def retrieval(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
-              models: dict | None = None) -> Paper01Result:
+              models: dict | None = None, config: Paper01Config | None = None) -> Paper01Result:
     """SiaNet, TriNet, Att-TriNet(+Reg), CSN and MTL Ret+Reg (paper 01 Table II) through the same steps."""
-    return _experiment("retrieval", RETRIEVAL_METHODS, mode, data, seed, progress, device, models)
+    return _experiment("retrieval", RETRIEVAL_METHODS, mode, data, seed, progress, device, models, config)
 
 
 # ----------------------------------------------------------------------------------------------------------
