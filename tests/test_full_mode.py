@@ -146,8 +146,13 @@ def run_one_step(name: str, small_root, device: str):
     return seconds
 
 
+#: The experiments whose one full-mode step costs minutes of CPU (ResNet-50 at 224 px over several methods and
+#: stages, about 100-700 s each on two cores): marked ``heavy``, run by ``make test-full``, not by ``make test``.
+HEAVY = {"asen", "part-search", "m3net", "hls"}
+
+
 @pytest.mark.filterwarnings("ignore:FashionSynth. with:UserWarning")
-@pytest.mark.parametrize("name", list(ONE_STEP))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.heavy) if n in HEAVY else n for n in ONE_STEP])
 def test_full_mode_runs_one_step_end_to_end(name, full_env):
     run_one_step(name, full_env, "cpu")
 
