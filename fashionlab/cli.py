@@ -10,8 +10,11 @@
 ``fashionlab synth outfit --out DIR --scenes N --seed S [--image-size PX] [--crop-size PX] [--workers W]``
     render paper 06's outfit scenes (one mannequin, 2-4 garments, a box per object) with DeepFashion2 per-image
     JSON and COCO detection JSON (docs/formats.md §5.4), and the stage-2 crops in the DeepFashion list files (§5.3).
-``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR] [--device D] [--retrain] [--resume]``
+``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR] [--device D] [--retrain] [--resume] [--pretrained scratch|imagenet] [--download-weights]``
     run a registered experiment and write ``NAME.json`` and ``NAME.md`` (docs/architecture.md, "Results file").
+    ``--pretrained imagenet`` (or ``FASHIONLAB_PRETRAINED=imagenet``) starts every torchvision backbone from
+    torchvision's ImageNet weights (``full`` mode's; a SmallCNN config is refused), checked before anything
+    trains; the default is ``scratch``. The start is recorded in the results files.
     Trained models are cached under the data folder and loaded by a later run; ``--retrain`` trains again.
     The results folder and the checkpoint folder (``<data>/checkpoints``) are checked before anything runs.
     Each model in training keeps a checkpoint of its last complete epoch; after an interruption ``--resume``
@@ -96,6 +99,8 @@ def _reproduce(args) -> int:
 
     if getattr(args, "download_weights", False):  # read by models.backbone(pretrained=True), in workers too
         os.environ["FASHIONLAB_DOWNLOAD_WEIGHTS"] = "1"
+    if getattr(args, "pretrained", None):  # read by experiments.registry.with_start, in workers too
+        os.environ["FASHIONLAB_PRETRAINED"] = args.pretrained
     todo = experiments.names() if args.name == "all" else [args.name]
     for name in todo:
         experiments.get(name)  # unknown names fail before anything runs
@@ -183,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--download-weights", action="store_true",
                    help="let torchvision download a missing ImageNet weights file into the torch cache "
                         "(same as FASHIONLAB_DOWNLOAD_WEIGHTS=1; default: offline, the error says where to put it)")
+    r.add_argument("--pretrained", choices=("scratch", "imagenet"), default=None,
+                   help="start of every torchvision backbone: scratch or torchvision's ImageNet weights (same as "
+                        "FASHIONLAB_PRETRAINED=...; default: $FASHIONLAB_PRETRAINED, else scratch). The ImageNet "
+                        "start needs torchvision backbones (--mode full) and their weights files (see "
+                        "--download-weights); both are checked before anything trains")
     r.set_defaults(func=_reproduce)
 
     _add_check_data(sub)

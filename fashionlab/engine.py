@@ -631,9 +631,17 @@ def _retrain_requested(retrain: bool | None) -> bool:
     return os.environ.get("FASHIONLAB_RETRAIN", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+#: Metadata flag of a config dataclass field: left out of the trained-model cache key while at its default
+#: (``dataclasses.field(default=..., metadata={KEY_OMITS_DEFAULT: True})``, :func:`fashionlab.experiments.registry.added_field`).
+KEY_OMITS_DEFAULT = "fashionlab_key_omits_default"
+
+
 def _jsonable(x: Any) -> Any:
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return {f.name: _jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        # a field marked KEY_OMITS_DEFAULT (added after trained models were cached) is left out at its default,
+        # so the keys of the models cached before it existed stay the same
+        return {f.name: _jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)
+                if not (f.metadata.get(KEY_OMITS_DEFAULT) and getattr(x, f.name) == f.default)}
     if isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple, set, frozenset)):

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..datasets.sources import SYNTH_SIZES, SynthSize, fashionai_data, is_real  # noqa: F401  (public here too)
 from ..models import random_embeddings
-from .registry import Result, map_rows, register
+from .registry import Result, added_field, map_rows, register, with_start
 
 # ASEN slides (paper 03), FashionAI / DARN / DeepFashion tables: attribute mAP in percent, overall last.
 PAPER_TABLES = {
@@ -98,6 +98,7 @@ class TripletConfig:
     width: int = 32  # SmallCNN width
     stage: str | None = None  # torchvision backbones: truncation stage
     margin: float = 0.2  # ASEN/ASEN++ margin (docs/implementations.md §2, §3)
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet": torchvision backbones' start (--pretrained)
 
 
 TRIPLET_CONFIGS = {
@@ -172,7 +173,11 @@ def build_model(cfg: TripletConfig):
     """Step 2: backbone → global average pooling → linear → L2 normalisation (the plain "Triplet network")."""
     from ..models import GlobalPoolEmbedding, SmallCNN, backbone
 
-    net = SmallCNN(width=cfg.width) if cfg.backbone == "smallcnn" else backbone(cfg.backbone, stage=cfg.stage)
+    if cfg.backbone == "smallcnn" and cfg.pretrained != "scratch":
+        raise ValueError("smallcnn has no ImageNet weights (it is trained from scratch); pretrained='imagenet' needs "
+                         "a torchvision backbone")
+    net = (SmallCNN(width=cfg.width) if cfg.backbone == "smallcnn"
+           else backbone(cfg.backbone, stage=cfg.stage, pretrained=cfg.pretrained == "imagenet"))
     return GlobalPoolEmbedding(net, cfg.dim, normalize=True)
 
 
@@ -265,7 +270,7 @@ def triplet_baseline(mode: str, data: Path | None, seed: int, progress: bool = T
     with its counts scaled down, :func:`fashionlab.experiments.scaled_down`)."""
     from ..engine import seed_everything
 
-    cfg = config or TRIPLET_CONFIGS[mode]
+    cfg = with_start(config or TRIPLET_CONFIGS[mode], "triplet-baseline", mode)
     seed_everything(seed)
     d = load_data(cfg, mode, data, seed, progress)
     model = (model if model is not None else build_model(cfg)).to(device)

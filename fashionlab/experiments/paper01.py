@@ -16,7 +16,7 @@
 
 Fairness: every method of an experiment trains on the *same* triplets (paper 01's pool, rebuilt each epoch
 from ``(seed, epoch)``, the first ``triplets_per_epoch`` of it), in the same order, with the same number of
-optimizer steps, the same SmallCNN backbone family, the same optimizer and schedule, the same initial seed,
+optimizer steps, the same backbone (the mode's: SmallCNN, or VGG-16 in ``full``), the same optimizer and schedule, the same initial seed,
 and is selected on the same validation criterion (recognition: validation accuracy; retrieval: validation
 triplet accuracy, §4.2). Recognition-only methods (SC, MC) apply the cross-entropy to the three images of each
 triplet (each is annotated under the triplet's dimension), so they see exactly the images the joint models see.
@@ -37,7 +37,7 @@ import numpy as np
 
 from ..datasets.sources import fashionai_data, is_real
 from .paper01_tables import PAPER_DATASET, common_notes, paper_rows, recognition_notes, retrieval_notes
-from .registry import Result, map_rows, register
+from .registry import Result, added_field, map_rows, register, with_start
 
 __all__ = ["Paper01Config", "PAPER01_CONFIGS", "RECOGNITION_METHODS", "RETRIEVAL_METHODS", "Paper01Data",
            "Paper01Result", "load_data", "build_model", "train", "evaluate", "report", "item_embeddings",
@@ -53,9 +53,15 @@ class Paper01Config:
     """Sizes of paper 01's experiments per mode (the logic is the same in every mode).
 
     Paper 01's own settings that we keep: embedding 64, margin h = 0.3, λ1 = 5e-3, λ2 = 5e-4, α = 0.3, β = 0.7,
-    learned masks N(0.9, 0.7), batch 32 triplets, Adam. What we change for a CPU: a SmallCNN from scratch
-    instead of an ImageNet VGG-16, lr 1e-3 halved every third of training (the triplet baseline's schedule)
-    instead of 1e-5 for 150+ epochs.
+    learned masks N(0.9, 0.7), batch 32 triplets, Adam. What we change for a CPU (quick, default): a SmallCNN
+    of ``width`` from scratch instead of an ImageNet VGG-16, small images; everywhere: lr 1e-3 halved every third
+    of training (the triplet baseline's schedule) instead of 1e-5 for 150+ epochs.
+
+    ``backbone``/``stage``: the shared trunk of every network (:func:`fashionlab.models.build_backbone`);
+    ``full`` uses the paper's, VGG-16 with all layers before Pool5 (``vgg16``, ``conv5``: 512 x 14 x 14 at
+    224 px), followed by the models' global average pooling. ``pretrained``: ``scratch`` (default) or
+    ``imagenet`` (torchvision's ImageNet VGG-16, the paper's start; ``fashionlab reproduce --pretrained
+    imagenet``). Plain VGG-16 trains poorly from scratch; ``vgg16_bn`` is the backbone to try then.
     """
 
     input_size: int
@@ -75,6 +81,10 @@ class Paper01Config:
     # contrastive loss; "positive" = positive pairs only, as paper 01's text describes its SiaNet ("narrowing the
     # distances", "ignorance of opposite relationships between anchor and negative")
     sianet_pairs: str = "both"
+    # the trunk (added fields: left out of the trained-model cache key at their defaults)
+    backbone: str = added_field("smallcnn")
+    stage: str | None = added_field(None)
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet" (torchvision backbones only)
 
 
 PAPER01_CONFIGS = {
@@ -82,7 +92,9 @@ PAPER01_CONFIGS = {
     # about 1.5-2 minutes per method on a 2-core CPU, validation included (8192 triplets per epoch took 3.3-3.5
     # minutes per method and notebook 02 27 minutes: over the 15-minute budget)
     "default": Paper01Config(input_size=64, width=16, epochs=12, triplets_per_epoch=4096, batch=32, lr=1e-3),
-    "full": Paper01Config(input_size=128, width=32, epochs=30, triplets_per_epoch=28800, batch=32, lr=1e-3),
+    # a GPU: the paper's VGG-16 (all layers before Pool5) at 224 px; ``width`` is the SmallCNN's, unused here
+    "full": Paper01Config(input_size=224, width=32, epochs=30, triplets_per_epoch=28800, batch=32, lr=1e-3,
+                          backbone="vgg16", stage="conv5"),
 }
 
 
@@ -167,12 +179,14 @@ def load_data(cfg: Paper01Config, mode: str = "default", data: Path | None = Non
 # ----------------------------------------------------------------------------------------------------------
 def build_model(method: str, cfg: Paper01Config, data: Paper01Data, seed: int = 0):
     """Step 2: a fresh, untrained model of ``method`` (one of :data:`RECOGNITION_METHODS` or
-    :data:`RETRIEVAL_METHODS`), the architectures of paper 01 Fig. 4 / Table II on a SmallCNN, built right
+    :data:`RETRIEVAL_METHODS`), the architectures of paper 01 Fig. 4 / Table II on ``cfg``'s backbone (a SmallCNN,
+    or VGG-16 in ``full``: :func:`fashionlab.models.multitask.trunk`), built right
     after seeding every RNG with ``seed`` (the same initial state for every method). Every model exposes
     ``cond(x, c)`` and ``loss(x, attr, value)`` (:mod:`fashionlab.models.multitask`). ``data``: the
     :class:`Paper01Data`, or just the value counts (a sequence or an ``AttributeSchema``)."""
     from ..engine import seed_everything
-    from ..models.multitask import AttNets, GlobalNet, JointNet
+    from ..models import build_backbone
+    from ..models.multitask import AttNets, GlobalNet, JointNet, trunk
 
     nv = data.schema.num_values if isinstance(data, Paper01Data) else getattr(data, "num_values", data)
     w, d = cfg.width, cfg.dim
@@ -192,8 +206,12 @@ def build_model(method: str, cfg: Paper01Config, data: Paper01Data, seed: int = 
     }
     if method not in builders:
         raise KeyError(f"unknown method {method!r}; paper 01's: {', '.join(builders)}")
+    make = None
+    if cfg.backbone != "smallcnn" or cfg.pretrained != "scratch":  # SmallCNN from scratch: the models as built
+        make = lambda: build_backbone(cfg.backbone, width=w, stage=cfg.stage, pretrained=cfg.pretrained)  # noqa: E731
     seed_everything(seed)
-    return builders[method]()
+    with trunk(make):
+        return builders[method]()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -429,7 +447,7 @@ def _experiment(name: str, methods, mode: str, data: Path | None, seed: int, pro
     """The recipe of both experiments: load the data, then per method build (or take ``models[method]``, e.g.
     a student's module), train, evaluate; then report. ``config``: instead of ``PAPER01_CONFIGS[mode]`` (e.g.
     a mode's config with its counts scaled down, :func:`fashionlab.experiments.scaled_down`)."""
-    cfg = config or PAPER01_CONFIGS[mode]
+    cfg = with_start(config or PAPER01_CONFIGS[mode], name, mode)
     d = load_data(cfg, mode, data, seed, progress)
     trained, histories, scores = {}, {}, {}
     for m in methods:

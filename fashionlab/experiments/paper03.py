@@ -68,7 +68,7 @@ from ..models import random_embeddings
 from .paper03_data import AsenData
 from .paper03_regions import attention_scores, oracle_boxes, pointing_game, region_crop_images, union_regions
 from .paper03_tables import PAPER_ATTRIBUTES, PAPER_DATASET, notes, paper_rows
-from .registry import Result, map_rows, register
+from .registry import Result, added_field, map_rows, register, with_start
 
 __all__ = ["METHODS", "SINGLE_BRANCH", "STAGE2", "SMALL_REGION_ATTRIBUTES", "AsenConfig", "ASEN_CONFIGS", "AsenData",
            "AsenResult", "DetailStudy", "load_data", "build_backbone", "build_model", "build_asen", "cache_key", "train",
@@ -127,6 +127,7 @@ class AsenConfig:
     stage: str | None = None  # torchvision backbones: truncation stage
     output_stride: int = 8  # SmallCNN: 8 (last block's stride removed) or 16 (as built)
     final_relu: bool = False  # SmallCNN: False ends the backbone at its last BatchNorm (centred features)
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet": torchvision backbones' start (--pretrained)
     dim: int = 64
     cond_dim: int = 64
     margin: float = 0.2
@@ -205,7 +206,10 @@ def build_backbone(cfg: AsenConfig, local: bool = False):
 
     name = (cfg.local_backbone or cfg.backbone) if local else cfg.backbone
     width = (cfg.local_width or cfg.width) if local else cfg.width
-    return make(name, width=width, output_stride=cfg.output_stride, final_relu=cfg.final_relu, stage=cfg.stage)
+    if cfg.pretrained == "scratch":
+        return make(name, width=width, output_stride=cfg.output_stride, final_relu=cfg.final_relu, stage=cfg.stage)
+    return make(name, width=width, output_stride=cfg.output_stride, final_relu=cfg.final_relu, stage=cfg.stage,
+                pretrained=cfg.pretrained)
 
 
 def build_model(method: str, cfg: AsenConfig, data, seed: int | None = 0, stage1=None):
@@ -510,7 +514,10 @@ def asen(mode: str, data: Path | None, seed: int, progress: bool = True, device=
     """The ``asen`` experiment (module docstring): the recipe's steps in order, for every method. ``dataset``: an
     :class:`AsenData` already loaded (a notebook's; its config is used); ``verbose``: one line per training
     epoch, and a line for each model loaded from the cache (default: ``progress``)."""
-    cfg = dataset.cfg if dataset is not None else (config or ASEN_CONFIGS[mode])
+    cfg = with_start(dataset.cfg if dataset is not None else (config or ASEN_CONFIGS[mode]), "asen", mode)
+    if dataset is not None and dataset.cfg != cfg:
+        raise ValueError(f"dataset= was loaded with pretrained={dataset.cfg.pretrained!r}, but this run asks for "
+                         f"{cfg.pretrained!r}: load the data with a config whose pretrained is {cfg.pretrained!r}")
     d = dataset if dataset is not None else load_data(cfg, data, seed, progress)
     models, histories = {}, {}
     scores = {"Random baseline": random_scores(d, seed)}

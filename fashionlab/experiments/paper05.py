@@ -53,7 +53,7 @@ import numpy as np
 
 from .paper05_data import M3Data, fashionai_data, multilabel_data
 from .paper05_tables import METRICS, config_notes, paper_rows
-from .registry import Result, register
+from .registry import Result, added_field, register, with_start
 
 __all__ = ["METHODS", "DATASETS", "METRICS", "M3Config", "M3_CONFIGS", "M3Data", "M3Result", "load_data",
            "dataset_config", "build_model", "triplet_batches", "train", "embed", "evaluate", "attention_study",
@@ -110,6 +110,7 @@ class M3Config:
     stage: str | None = None
     output_stride: int = 8
     final_relu: bool = False
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet": torchvision backbones' start (--pretrained)
 
 
 M3_CONFIGS = {
@@ -177,7 +178,8 @@ def build_model(method: str, cfg: M3Config, data: M3Data, seed: int | None = 0):
     if seed is not None:
         seed_everything(seed)
     net = build_backbone(cfg.backbone, width=cfg.width, output_stride=cfg.output_stride,
-                         final_relu=cfg.final_relu, stage=cfg.stage)
+                         final_relu=cfg.final_relu, stage=cfg.stage,
+                         **({} if cfg.pretrained == "scratch" else {"pretrained": cfg.pretrained}))
     if method == "ASEN":
         return ASENGlobal(net, len(data.attributes), embed_dim=cfg.dim, cond_dim=cfg.cond_dim)
     return M3Net(net, data.num_classes, variant=VARIANT[method], cond_dim=cfg.cond_dim, mlp_hidden=cfg.mlp_hidden,
@@ -502,7 +504,7 @@ def m3net(mode: str, data: Path | None, seed: int, progress: bool = True, device
           config: M3Config | None = None) -> M3Result:
     """The ``m3net`` experiment (module docstring). ``data``: a DeepFashion-format folder (list files plus the
     ASEN-style split) replacing the multi-label preset."""
-    cfg = config or M3_CONFIGS[mode]
+    cfg = with_start(config or M3_CONFIGS[mode], "m3net", mode)
     res = M3Result(config=cfg)
     for ds in cfg.datasets:
         d = res.data[ds] = load_data(cfg, ds, data, seed, progress)
