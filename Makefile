@@ -1,7 +1,7 @@
 # fashionlab: every command sets itself up from nothing (a fresh clone needs only python3 >= 3.10 and make).
 #   make lab         set up, then open the notebooks in JupyterLab
 #   make test        set up, run the unit tests, execute every notebook in quick mode, grade-check (what CI runs)
-#   make test-full   the heavy tests: the full-mode runs of ASEN, part search, M3-Net and HLS, one step each (minutes)
+#   make test-full   the heavy tests: the full-mode one-step runs of every experiment but the triplet baseline (minutes)
 #   make student     the student edition of the notebooks (nbgrader) in course/release/
 #   make grade SUBMITTED=DIR   autograde DIR/<student>/<notebook>/<notebook>.ipynb into course/grades.csv
 #   make reproduce   set up, run every registered experiment in default mode into results/
