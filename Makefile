@@ -1,17 +1,19 @@
 # fashionlab: every command sets itself up from nothing (a fresh clone needs only python3 >= 3.10 and make).
 #   make lab         set up, then open the notebooks in JupyterLab
 #   make test        set up, run the unit tests, execute every notebook in quick mode, grade-check (what CI runs)
+#   make test-full   the heavy tests: the full-mode one-step runs of every experiment but the triplet baseline (minutes)
 #   make student     the student edition of the notebooks (nbgrader) in course/release/
 #   make grade SUBMITTED=DIR   autograde DIR/<student>/<notebook>/<notebook>.ipynb into course/grades.csv
 #   make reproduce   set up, run every registered experiment in default mode into results/
 #   make notebooks   re-execute the notebooks in default mode, in place (the outputs that get committed)
+#   make gpu-check   on a CUDA machine: the GPU tests, one short full-mode experiment per paper, images/s per model
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fashionlab-installed
 MODE   ?= default
 
-.PHONY: setup lab test unit nbtest grade-check student grade reproduce notebooks bench clean-data
+.PHONY: setup lab test test-full unit nbtest grade-check student grade reproduce notebooks bench gpu-check clean-data
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +28,11 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/
 
 unit: setup
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not heavy" tests
+
+# the heavy tests: every experiment's full-mode code path end to end for one step (about 10-20 min of CPU)
+test-full: setup
+	$(BIN)/python -m pytest -q -m heavy tests
 
 nbtest: setup
 	FASHIONLAB_MODE=quick FASHIONLAB_STRICT_EXERCISES=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks/
@@ -54,6 +60,10 @@ notebooks: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_map.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_streaming.py
+
+gpu-check: setup
+	$(BIN)/python benchmarks/gpu_check.py
 
 clean-data:
 	rm -rf data/synth data/checkpoints

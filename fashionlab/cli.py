@@ -10,12 +10,17 @@
 ``fashionlab synth outfit --out DIR --scenes N --seed S [--image-size PX] [--crop-size PX] [--workers W]``
     render paper 06's outfit scenes (one mannequin, 2-4 garments, a box per object) with DeepFashion2 per-image
     JSON and COCO detection JSON (docs/formats.md §5.4), and the stage-2 crops in the DeepFashion list files (§5.3).
-``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR] [--device D] [--retrain] [--resume]``
+``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR] [--device D] [--retrain] [--resume] [--pretrained scratch|imagenet] [--download-weights]``
     run a registered experiment and write ``NAME.json`` and ``NAME.md`` (docs/architecture.md, "Results file").
+    ``--pretrained imagenet`` (or ``FASHIONLAB_PRETRAINED=imagenet``) starts every torchvision backbone from
+    torchvision's ImageNet weights (``full`` mode's; a SmallCNN config is refused), checked before anything
+    trains; the default is ``scratch``. The start is recorded in the results files.
     Trained models are cached under the data folder and loaded by a later run; ``--retrain`` trains again.
     The results folder and the checkpoint folder (``<data>/checkpoints``) are checked before anything runs.
     Each model in training keeps a checkpoint of its last complete epoch; after an interruption ``--resume``
     continues from there and ends where an uninterrupted run ends.
+    Under ``torchrun --nproc_per_node=N -m fashionlab reproduce ...`` the training is data-parallel and rank 0 alone
+    prints and writes (docs/distributed.md).
 ``fashionlab check-data DIR``
     verify a dataset folder against its manifest (sizes and hashes) and name every missing or damaged file.
 ``fashionlab list``
@@ -89,26 +94,42 @@ def check_output_dir(path: str | os.PathLike, what: str) -> Path:
 
 
 def _reproduce(args) -> int:
-    from . import experiments
+    from . import distributed, experiments
     from .engine import device, run_checkpoints
 
+    if getattr(args, "download_weights", False):  # read by models.backbone(pretrained=True), in workers too
+        os.environ["FASHIONLAB_DOWNLOAD_WEIGHTS"] = "1"
+    if getattr(args, "pretrained", None):  # read by experiments.registry.with_start, in workers too
+        os.environ["FASHIONLAB_PRETRAINED"] = args.pretrained
     todo = experiments.names() if args.name == "all" else [args.name]
     for name in todo:
         experiments.get(name)  # unknown names fail before anything runs
     out = Path(args.out) if args.out else results_dir()
-    check_output_dir(out, "results folder" + (" (--out)" if args.out else " ($FASHIONLAB_RESULTS or results/)"))
-    check_output_dir(data_dir() / "checkpoints", "checkpoint folder (under $FASHIONLAB_DATA or data/)")
+    main = distributed.is_main()  # under torchrun only rank 0 checks and writes (docs/distributed.md)
+    failure = None
+    if main:
+        try:
+            check_output_dir(out, "results folder" + (" (--out)" if args.out else " ($FASHIONLAB_RESULTS or results/)"))
+            check_output_dir(data_dir() / "checkpoints", "checkpoint folder (under $FASHIONLAB_DATA or data/)")
+        except OSError as e:
+            failure = e
+    if distributed.broadcast_object(failure is not None):
+        if failure is not None:
+            failure.barrier_after_report = True  # the others wait until it is printed (torchrun then stops all)
+            raise failure
+        distributed.barrier()  # rank 0 reports the error
+        return 2
 
     try:
-        dev = device(args.device)  # resolved once, for every experiment of this command; prints what it picked
+        dev = device(args.device, verbose=main)  # resolved once, for every experiment of this command
     except RuntimeError as e:  # asked for CUDA/MPS where there is none
         raise ValueError(str(e)) from None
     for i, name in enumerate(todo, 1):
         print(f"[{i}/{len(todo)}] {name} (mode {args.mode or 'from FASHIONLAB_MODE'}) ...", flush=True)
         t0 = time.perf_counter()
         with run_checkpoints(resume=args.resume):
-            experiments.run(name, mode=args.mode, data=args.data, seed=args.seed, out=out, progress=not args.quiet,
-                            device=dev, retrain=args.retrain)
+            experiments.run(name, mode=args.mode, data=args.data, seed=args.seed, out=out if main else None,
+                            progress=not args.quiet and main, device=dev, retrain=args.retrain)
         print(f"[{i}/{len(todo)}] {name} done in {time.perf_counter() - t0:.0f} s -> "
               f"{out / (name + '.json')}, {out / (name + '.md')}", flush=True)
     print(f"results are in {out}/")
@@ -164,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted run from the last complete epoch of the model it was training "
                         "(same name, mode, data and seed); it ends where an uninterrupted run ends")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--download-weights", action="store_true",
+                   help="let torchvision download a missing ImageNet weights file into the torch cache "
+                        "(same as FASHIONLAB_DOWNLOAD_WEIGHTS=1; default: offline, the error says where to put it)")
+    r.add_argument("--pretrained", choices=("scratch", "imagenet"), default=None,
+                   help="start of every torchvision backbone: scratch or torchvision's ImageNet weights (same as "
+                        "FASHIONLAB_PRETRAINED=...; default: $FASHIONLAB_PRETRAINED, else scratch). The ImageNet "
+                        "start needs torchvision backbones (--mode full) and their weights files (see "
+                        "--download-weights); both are checked before anything trains")
     r.set_defaults(func=_reproduce)
 
     _add_check_data(sub)
@@ -203,8 +232,15 @@ def main(argv: list[str] | None = None) -> int:
     previous = None
     with contextlib.suppress(ValueError):  # not in the main thread: leave SIGTERM alone
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    quiet_rank = contextlib.nullcontext()
     try:
-        return args.func(args)
+        if getattr(args, "command", None) == "reproduce":
+            from . import distributed
+
+            if distributed.init_from_env() and not distributed.is_main():  # torchrun: rank 0 alone prints the report
+                quiet_rank = contextlib.redirect_stdout(open(os.devnull, "w"))  # noqa: SIM115
+        with quiet_rank:
+            return args.func(args)
     except KeyboardInterrupt as e:
         if debug:
             traceback.print_exc()
@@ -219,12 +255,19 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         tip = "" if debug else " (--debug shows the traceback)"
         known = isinstance(e, (KeyError, ValueError, OSError, FloatingPointError))
-        print(f"fashionlab: error: {_one_line(e)}" + ("" if known else tip), file=sys.stderr)
+        dist = sys.modules.get(f"{__package__}.distributed")
+        who = f" (rank {dist.rank()})" if dist is not None and dist.world_size() > 1 else ""
+        print(f"fashionlab: error{who}: {_one_line(e)}" + ("" if known else tip), file=sys.stderr, flush=True)
+        if getattr(e, "barrier_after_report", False):
+            dist.barrier()
         return 2
     finally:
         if previous is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, previous)
+        dist = sys.modules.get(f"{__package__}.distributed")
+        if dist is not None:
+            dist.cleanup()  # leave torchrun's process group, also after an error
 
 
 if __name__ == "__main__":

@@ -52,6 +52,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed as _dist
+
 __all__ = [
     "device",
     "seed_everything",
@@ -629,9 +631,17 @@ def _retrain_requested(retrain: bool | None) -> bool:
     return os.environ.get("FASHIONLAB_RETRAIN", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+#: Metadata flag of a config dataclass field: left out of the trained-model cache key while at its default
+#: (``dataclasses.field(default=..., metadata={KEY_OMITS_DEFAULT: True})``, :func:`fashionlab.experiments.registry.added_field`).
+KEY_OMITS_DEFAULT = "fashionlab_key_omits_default"
+
+
 def _jsonable(x: Any) -> Any:
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return {f.name: _jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        # a field marked KEY_OMITS_DEFAULT (added after trained models were cached) is left out at its default,
+        # so the keys of the models cached before it existed stay the same
+        return {f.name: _jsonable(getattr(x, f.name)) for f in dataclasses.fields(x)
+                if not (f.metadata.get(KEY_OMITS_DEFAULT) and getattr(x, f.name) == f.default)}
     if isinstance(x, Mapping):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple, set, frozenset)):
@@ -872,6 +882,12 @@ def fit(
       training, says so, and returns the stored history: the code after ``fit`` then runs exactly as after
       a fresh run. ``retrain=True`` (or :func:`retraining`, ``FASHIONLAB_RETRAIN=1``, ``--retrain``)
       trains anyway and overwrites the entry.
+    * Under ``torchrun`` (a process group with more than one rank, docs/distributed.md) every rank calls ``fit``
+      alike: each trains on its contiguous shard of every global batch (:func:`fashionlab.distributed.shard`;
+      the reseeding above makes every rank draw the same batches), gradients are summed with each rank's share
+      as weight (exact for a loss that is a mean over the batch, whatever the step calls: ``model(...)``,
+      ``model.loss(...)``, submodules), the history holds global means, BatchNorm becomes ``SyncBatchNorm`` on
+      CUDA while training, and only rank 0 logs and writes checkpoints and the cache entry.
     """
     from tqdm.auto import tqdm
 
@@ -886,6 +902,9 @@ def fit(
     scaler = torch.amp.GradScaler(dev.type, enabled=use_scaler) if use_scaler else None
     progress = _progress_default() if progress is None else progress
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    world = _dist.world_size()  # > 1 under torchrun (docs/distributed.md); every rank runs this function
+    main = _dist.is_main()  # rank 0 logs and writes (checkpoints, the trained-model cache)
+    verbose, progress = verbose and main, progress and main
 
     model.to(dev)
     if use_cl:
@@ -901,15 +920,18 @@ def fit(
         _remove_stale_tmp(cache_path)
         run_ck = _RUN_CHECKPOINTS.get()
         auto_ckdir = run_ck is not None and checkpoint_dir is None
-        if cache_path.exists() and not _retrain_requested(retrain):
+        if _dist.broadcast_object(cache_path.exists()) and not _retrain_requested(retrain):  # rank 0's view
             cached = _load_trained(cache_path, model, optimizer, scheduler, scaler, dev)
+            if world > 1 and int(_dist.all_reduce_sum(torch.tensor(float(cached is not None))).item()) not in (0, world):
+                raise CheckpointError(f"{cache_path}: some ranks could read the trained-model file and others not; "
+                                      "the data folder must be the same on every node (docs/distributed.md)")
             if cached is not None:
                 if verbose:
                     what = " ".join(str(cache_key[k]) for k in ("experiment", "method") if k in cache_key)
                     print(f"fashionlab: loaded the trained {what or 'model'} from {display_path(cache_path)} "
                           f"({len(cached)} epochs, trained earlier with the same config; retrain=True or "
                           "--retrain trains it again)")
-                if auto_ckdir:
+                if auto_ckdir and main:
                     import shutil
 
                     shutil.rmtree(resume_checkpoint_dir(cache_path), ignore_errors=True)  # a finished run's leftover
@@ -917,7 +939,7 @@ def fit(
         if auto_ckdir:
             checkpoint_dir, resume = resume_checkpoint_dir(cache_path), bool(run_ck)
             last = Path(checkpoint_dir) / "last.pt"
-            if not resume and last.exists():
+            if not resume and last.exists() and main:
                 import shutil
 
                 if verbose:
@@ -926,7 +948,7 @@ def fit(
                 shutil.rmtree(checkpoint_dir)
 
     ckdir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if ckdir is not None:
+    if ckdir is not None and main:
         ckdir.mkdir(parents=True, exist_ok=True)
         _remove_stale_tmp(ckdir / "last.pt", ckdir / "best.pt")
     history = History(monitor=monitor, mode=mode)
@@ -937,7 +959,7 @@ def fit(
         if ckdir is None:
             raise ValueError("resume=True needs checkpoint_dir")
         last = ckdir / "last.pt"
-        if last.exists():
+        if _dist.broadcast_object(last.exists()):  # rank 0's view; every rank then reads the file
             ckpt = _require_keys(read_torch_file(last, "checkpoint"), last, "checkpoint written by engine.fit",
                                  _FIT_KEYS)
             try:
@@ -975,6 +997,44 @@ def fit(
         elif verbose:
             print(f"fashionlab: no {last.name} in checkpoint_dir yet; starting from epoch 1")
 
+    if world > 1:
+        _dist.broadcast_module(_unwrap(model))  # every rank starts from rank 0's weights
+    sync_bn = _dist.sync_batchnorm(_unwrap(model), on=world > 1 and dev.type == "cuda")
+    sync_bn.__enter__()
+    try:
+        history, best_state = _train_epochs(
+            model, step_fn, make_batches, optimizer, epochs, start, history, best_state, scheduler=scheduler,
+            scheduler_interval=scheduler_interval, plateau=plateau, dev=dev, amp_dtype=amp_dtype, use_cl=use_cl,
+            scaler=scaler, grad_clip=grad_clip, seed=seed, eval_fn=eval_fn, mode=mode, restore_best=restore_best,
+            progress=progress, verbose=verbose, ckdir=ckdir, world=world, main=main, tqdm=tqdm)
+    finally:
+        sync_bn.__exit__(None, None, None)
+
+    if restore_best and best_state is not None:
+        _unwrap(model).load_state_dict(best_state)
+    if cache_path is not None and main:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                      "scaler": scaler.state_dict() if scaler is not None else None,
+                      "history": history.to_dict(), "rng": _rng_state(), "key": json.dumps(_jsonable(cache_key))},
+                     cache_path)
+    if auto_ckdir and ckdir is not None and main:
+        import shutil
+
+        shutil.rmtree(ckdir, ignore_errors=True)  # the model is trained and cached: nothing left to resume
+    _dist.barrier()  # the other ranks leave once rank 0's files are written
+    return history
+
+
+def _train_epochs(model, step_fn, make_batches, optimizer, epochs, start, history, best_state, *, scheduler,
+                  scheduler_interval, plateau, dev, amp_dtype, use_cl, scaler, grad_clip, seed, eval_fn, mode,
+                  restore_best, progress, verbose, ckdir, world, main, tqdm):
+    """The epochs of :func:`fit` from ``start``: returns ``(history, best_state)``. With ``world`` > 1 each rank
+    trains on its shard of every global batch, the gradients are summed with each rank's share as weight
+    (:func:`fashionlab.distributed.reduce_gradients`), the logged loss and metrics are the global means,
+    floating-point buffers (BatchNorm statistics) are averaged after each epoch, and only rank 0 (``main``)
+    writes checkpoints."""
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         _seed_epoch(seed, epoch)
@@ -992,12 +1052,21 @@ def fit(
         extra_sums: dict[str, Any] = {}  # tensors stay on the device: no GPU sync per step
         n = 0
         for batch in bar:
+            weight = 1.0
+            if world > 1:
+                n_global = _dist.batch_length(batch)
+                if n_global is not None and n_global >= world:  # else every rank computes the whole batch
+                    batch = _dist.shard(batch)
+                    weight = _dist.batch_length(batch) / n_global
+                else:
+                    weight = 1.0 / world
             batch = to_device(batch, dev, channels_last=use_cl)
             with _autocast(dev, amp_dtype):
                 loss, extras = _split_step_output(step_fn(model, batch))
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
+                _dist.reduce_gradients(model.parameters(), weight)
                 if grad_clip is not None:
                     scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
@@ -1005,21 +1074,29 @@ def fit(
                 scaler.update()
             else:
                 loss.backward()
+                _dist.reduce_gradients(model.parameters(), weight)
                 if grad_clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 optimizer.step()
             if scheduler is not None and scheduler_interval == "step" and not plateau:
                 scheduler.step()
-            loss_sum += loss.detach().to(loss_sum.dtype)
+            loss_sum += loss.detach().to(loss_sum.dtype) * weight
             for k, v in extras.items():
                 v = v.detach().float().mean() if isinstance(v, torch.Tensor) else float(v)
-                extra_sums[f"train_{k}"] = extra_sums.get(f"train_{k}", 0.0) + v
+                extra_sums[f"train_{k}"] = extra_sums.get(f"train_{k}", 0.0) + v * weight
             n += 1
             if progress and (n % 10 == 1 or n == total):
-                bar.set_postfix(loss=f"{loss_sum.item() / n:.4f}")
+                bar.set_postfix(loss=f"{loss_sum.item() * world / n:.4f}")  # rank 0's shard under torchrun
         bar.close()
         if n == 0:
             raise ValueError(f"make_batches({epoch}) gave no batches")
+        if world > 1:  # the global means: each rank's sums are weighted by its share of every batch
+            keys = sorted(extra_sums)
+            sums = _dist.all_reduce_sum(torch.tensor([float(loss_sum.item())] + [_as_float(extra_sums[k]) for k in keys],
+                                                     dtype=torch.float64))
+            loss_sum = sums[0]
+            extra_sums = {k: float(v) for k, v in zip(keys, sums[1:].tolist())}
+            _dist.average_buffers(_unwrap(model))
         mean_loss = loss_sum.item() / n
         if not math.isfinite(mean_loss):
             raise FloatingPointError(f"training loss is {mean_loss} in epoch {epoch + 1}; lower the learning "
@@ -1035,6 +1112,9 @@ def fit(
             with torch.no_grad():
                 metrics = dict(eval_fn(model, epoch) or {})
             model.train(was_training)
+            if world > 1:  # rank 0's metrics decide the best epoch on every rank
+                metrics = _dist.broadcast_object({k: _as_float(v) if isinstance(v, torch.Tensor) else v
+                                                  for k, v in metrics.items()})
             record.update({k: _as_float(v) if isinstance(v, (torch.Tensor, int, float)) else v
                            for k, v in metrics.items()})
             if history.monitor is None and metrics:
@@ -1058,11 +1138,11 @@ def fit(
         if improved:
             if restore_best:
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in _unwrap(model).state_dict().items()}
-            if ckdir is not None:
+            if ckdir is not None and main:
                 _atomic_save({"model": _unwrap(model).state_dict(), "epoch": epoch + 1,
                               "metrics": {k: v for k, v in record.items() if isinstance(v, (int, float))},
                               "history": history.to_dict()}, ckdir / "best.pt")
-        if ckdir is not None:
+        if ckdir is not None and main:
             _atomic_save({
                 "model": _unwrap(model).state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -1075,21 +1155,7 @@ def fit(
             }, ckdir / "last.pt")
         if verbose:
             print(_summary_line(record, epochs, history.monitor if improved else None))
-
-    if restore_best and best_state is not None:
-        _unwrap(model).load_state_dict(best_state)
-    if cache_path is not None:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_save({"model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                      "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                      "scaler": scaler.state_dict() if scaler is not None else None,
-                      "history": history.to_dict(), "rng": _rng_state(), "key": json.dumps(_jsonable(cache_key))},
-                     cache_path)
-    if auto_ckdir and ckdir is not None:
-        import shutil
-
-        shutil.rmtree(ckdir, ignore_errors=True)  # the model is trained and cached: nothing left to resume
-    return history
+    return history, best_state
 
 
 def _summary_line(record: Mapping, epochs: int, best_key: str | None) -> str:
@@ -1129,6 +1195,17 @@ def _cat(chunks: list[Any]) -> Any:
     raise TypeError(f"model_fn returned {type(first).__name__}; expected a tensor, tuple or dict of tensors")
 
 
+def _gather_tree(out: Any) -> Any:
+    """Every rank's rows of each tensor in ``out`` (a tensor, tuple or dict of them), concatenated in rank order."""
+    if isinstance(out, torch.Tensor):
+        return _dist.all_gather_cat(out) if out.dim() >= 1 else out
+    if isinstance(out, Mapping):
+        return {k: _gather_tree(v) for k, v in out.items()}
+    if isinstance(out, (tuple, list)):
+        return type(out)(_gather_tree(v) for v in out)
+    return out
+
+
 def _post(out: Any, out_device: torch.device | None) -> Any:
     if isinstance(out, torch.Tensor):
         out = out.float() if out.is_floating_point() else out
@@ -1165,6 +1242,11 @@ def extract_features(
     to put in eval mode are found from ``model_fn`` (a module or a bound method) or given as ``model``.
     The output may be a tensor, a tuple or a dict of tensors (concatenated element-wise). ``device``
     defaults to the device of those modules' parameters, else :func:`device`.
+
+    Under ``torchrun`` (docs/distributed.md) every rank iterates the same ``loader``, embeds its contiguous
+    shard of each batch (:func:`fashionlab.distributed.shard`) and the shards are gathered back in order, so
+    every rank returns the same features as one process; a batch smaller than the number of ranks is embedded
+    whole on every rank. The loader itself still builds whole batches on each rank.
     """
     from tqdm.auto import tqdm
 
@@ -1177,7 +1259,8 @@ def extract_features(
     amp_dtype = resolve_amp(amp, dev)
     use_cl = (dev.type == "cuda") if channels_last is None else bool(channels_last)
     out_dev = torch.device(out_device) if out_device is not None else None
-    progress = _progress_default() if progress is None else progress
+    world = _dist.world_size()
+    progress = (_progress_default() if progress is None else progress) and _dist.is_main()
 
     modes = [m.training for m in modules]
     for m in modules:
@@ -1186,11 +1269,17 @@ def extract_features(
     try:
         with torch.inference_mode(), _autocast(dev, amp_dtype):
             for batch in tqdm(loader, desc="features", leave=False, disable=not progress):
+                n = _dist.batch_length(batch) if world > 1 else None
+                sharded = n is not None and n >= world  # else every rank embeds the whole (small) batch
+                if sharded:
+                    batch = _dist.shard(batch)
                 batch = to_device(batch, dev, channels_last=use_cl)
                 if isinstance(model_fn, nn.Module) and isinstance(batch, (tuple, list)):
                     out = model_fn(batch[0])
                 else:
                     out = model_fn(batch)
+                if sharded:
+                    out = _gather_tree(out)
                 chunks.append(_post(out, out_dev))
     finally:
         for m, was in zip(modules, modes):

@@ -32,3 +32,15 @@ def run_tiny_experiment(tmp_path_factory, name: str, configs: dict, tiny):
         mp.setitem(configs, "quick", tiny)
         res = experiments.run(name, mode="quick", seed=0, out=out, progress=False)
     return res, out
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` need CUDA: without it they are skipped, with the reason shown (``pytest -rs``).
+    ``make gpu-check`` (benchmarks/gpu_check.py) runs them on a CUDA machine with ``pytest -m gpu``."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="gpu test: needs CUDA (torch.cuda.is_available() is False on this machine); "
+                                   "run `make gpu-check` on a CUDA machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

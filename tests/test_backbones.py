@@ -1,5 +1,8 @@
-"""Tests of fashionlab.models.backbones: shapes, stages, gradients, weight files (no downloads)."""
+"""Tests of fashionlab.models.backbones: shapes, stages, gradients, weight files (offline by default; the download
+switch against an HTTP server on 127.0.0.1, never the internet)."""
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -27,7 +30,8 @@ PAPER_DEFAULTS = {
 
 
 @pytest.fixture
-def hub_dir(tmp_path):
+def hub_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASHIONLAB_DOWNLOAD_WEIGHTS", "")  # offline, whatever the caller's environment says
     old = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "hub"))
     try:
@@ -168,3 +172,150 @@ def test_pretrained_resnet50_v2_file_is_accepted(hub_dir):
     torch.testing.assert_close(net.layer3[0].conv2.weight, src.layer3[0].conv2.weight, rtol=0, atol=0)
     with pytest.raises(FileNotFoundError, match="resnet50-0676ba61.pth"):
         backbone("resnet50", pretrained="IMAGENET1K_V1")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the user's choice: download with torchvision's mechanism (torch.hub), tested against a server on 127.0.0.1
+# ----------------------------------------------------------------------------------------------------------
+import hashlib  # noqa: E402
+import http.server  # noqa: E402
+import threading  # noqa: E402
+
+from fashionlab.models import download_pretrained_weights  # noqa: E402
+from fashionlab.models.backbones import WeightsDownloadError  # noqa: E402
+
+
+@pytest.fixture
+def weights_server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving the folder ``tmp_path/served``; yields (folder, base URL, request log)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    log: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **k):
+            super().__init__(*a, directory=str(served), **k)
+
+        def log_message(self, fmt, *args):
+            log.append(self.path)
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield served, f"http://127.0.0.1:{srv.server_address[1]}", log
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def torch_home(tmp_path, monkeypatch):
+    """TORCH_HOME in a tmp folder (torch.hub.get_dir() follows it), no proxy for 127.0.0.1, switch unset."""
+    home = tmp_path / "torch_home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("FASHIONLAB_DOWNLOAD_WEIGHTS", "")  # off, as by default
+    return home
+
+
+def _point_url(monkeypatch, url):
+    """Point torchvision's own ResNet18_Weights.IMAGENET1K_V1 at ``url`` (the enum's .url is read from its value)."""
+    monkeypatch.setattr(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.value, "url", url)
+    assert torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url == url
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_download_into_torch_home_once_and_load(weights_server, torch_home, monkeypatch):
+    served, base, log = weights_server
+    torch.manual_seed(3)
+    src = torchvision.models.resnet18(weights=None)
+    raw = served / "raw.pth"
+    torch.save(src.state_dict(), raw)
+    prefix = hashlib.sha256(raw.read_bytes()).hexdigest()[:8]
+    fname = f"resnet18-{prefix}.pth"  # torch.hub's naming: the hash prefix it checks is in the file name
+    raw.rename(served / fname)
+    _point_url(monkeypatch, f"{base}/{fname}")
+
+    with pytest.raises(FileNotFoundError) as err:  # offline by default, the message names the switch
+        backbone("resnet18", pretrained=True)
+    assert "FASHIONLAB_DOWNLOAD_WEIGHTS" in str(err.value) and "--download-weights" in str(err.value)
+    assert log == [] and _files(torch_home) == []
+
+    monkeypatch.setenv("FASHIONLAB_DOWNLOAD_WEIGHTS", "1")
+    net = backbone("resnet18", pretrained=True)
+    cached = torch_home / "hub" / "checkpoints" / fname
+    assert cached.is_file() and _files(torch_home) == [fname]
+    assert pretrained_weights_file("resnet18") == cached
+    assert log == [f"/{fname}"]
+    torch.testing.assert_close(net.layer2[0].conv1.weight, src.layer2[0].conv1.weight, rtol=0, atol=0)
+
+    net2 = backbone("resnet18", "layer1", pretrained=True)  # second call: from the cache, no request
+    assert log == [f"/{fname}"]
+    torch.testing.assert_close(net2.conv1.weight, src.conv1.weight, rtol=0, atol=0)
+    assert download_pretrained_weights("resnet18", progress=False) == cached and len(log) == 1
+
+    monkeypatch.setenv("FASHIONLAB_DOWNLOAD_WEIGHTS", "1")
+    cached.unlink()
+    with pytest.raises(FileNotFoundError):  # download=False overrides the environment
+        backbone("resnet18", pretrained=True, download=False)
+    assert len(log) == 1
+
+
+def test_download_404_and_wrong_hash_are_one_clear_error_and_leave_no_file(weights_server, torch_home, monkeypatch):
+    served, base, log = weights_server
+    url = f"{base}/resnet18-0123abcd.pth"  # not served: 404
+    _point_url(monkeypatch, url)
+    cache = torch_home / "hub" / "checkpoints" / "resnet18-0123abcd.pth"
+    with pytest.raises(WeightsDownloadError) as err:
+        download_pretrained_weights("resnet18", progress=False)
+    msg = str(err.value)
+    assert "404" in msg and url in msg and str(cache) in msg
+    assert _files(torch_home) == []
+
+    (served / "resnet18-0123abcd.pth").write_bytes(b"not the file whose sha256 starts with 0123abcd" * 1000)
+    with pytest.raises(WeightsDownloadError) as err:
+        backbone("resnet18", pretrained=True, download=True)
+    msg = str(err.value)
+    assert "hash" in msg and url in msg and str(cache) in msg
+    assert _files(torch_home) == []  # no half-written .partial file, no misnamed file
+    assert isinstance(err.value, OSError)  # the command line prints it as one line, exit status 2
+
+
+def test_download_unreachable_server(torch_home, monkeypatch):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/resnet18-0123abcd.pth"
+    _point_url(monkeypatch, url)
+    with pytest.raises(WeightsDownloadError, match="cannot reach the server") as err:
+        download_pretrained_weights("resnet18", progress=False)
+    assert url in str(err.value) and _files(torch_home) == []
+
+
+def test_cli_download_weights_flag_sets_the_switch(monkeypatch):
+    from fashionlab import cli
+
+    monkeypatch.setenv("FASHIONLAB_DOWNLOAD_WEIGHTS", "")  # recorded, so main()'s setting is undone afterwards
+    args = cli.build_parser().parse_args(["reproduce", "x", "--download-weights"])
+    assert args.download_weights is True
+    assert cli.build_parser().parse_args(["reproduce", "x"]).download_weights is False
+    seen = {}
+
+    def fake_names():
+        seen["env"] = os.environ.get("FASHIONLAB_DOWNLOAD_WEIGHTS")
+        raise KeyError("stop here")
+
+    import fashionlab.experiments as experiments
+
+    monkeypatch.setattr(experiments, "get", lambda name: fake_names())
+    assert cli.main(["reproduce", "x", "--download-weights"]) == 2
+    assert seen["env"] == "1"

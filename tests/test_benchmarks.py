@@ -33,3 +33,16 @@ def test_every_benchmarked_model_trains_one_step(name, size, build):
     torch.manual_seed(0)
     ips = bench_training.throughput(build(), size, batch=2, dev=torch.device("cpu"), steps=1, warmup=0)
     assert math.isfinite(ips) and ips > 0
+
+
+def test_streaming_benchmark_times_every_configuration(tmp_path, monkeypatch):
+    """``benchmarks/bench_streaming.py`` on a tiny set, in this process: the cached path and streaming with a worker."""
+    import warnings
+
+    bench_streaming = _load("bench_streaming")
+    monkeypatch.setenv("FASHIONLAB_DATA", str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FashionSynth: too few images for every query
+        for config in ("cached", "stream1"):
+            r = bench_streaming.one(config, 60, 32, 16)
+            assert r["images"] == 60 and r["images_per_s"] > 0 and r["peak_rss_mb"] > 0

@@ -57,7 +57,9 @@ def toy_experiment():
 def test_run_writes_the_results_schema(tmp_path, toy_experiment):
     res = registry.run(toy_experiment, mode="quick", seed=3, out=tmp_path)
     saved = json.loads((tmp_path / f"{toy_experiment}.json").read_text())
-    assert set(saved) == {"experiment", "mode", "seed", "device", "seconds", "dataset", "rows", "paper_rows"}
+    assert set(saved) == {"experiment", "mode", "seed", "device", "start", "seconds", "dataset", "rows", "paper_rows"}
+    assert saved["start"] == "none" and all(r["start"] == "none" for r in saved["rows"])  # no config: no network
+    assert all("start" not in r for r in saved["paper_rows"])
     assert saved["mode"] == "quick" and saved["seed"] == 3 and saved["rows"][0]["value"] == 13.0
     assert res.x == 1 and "x" not in saved and res.seed == 3 and res.experiment == toy_experiment
     assert res.to_json() == {**saved, "seconds": round(res.seconds, 1)}

@@ -41,3 +41,25 @@ def test_readme_lists_every_notebook():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for path in NOTEBOOKS:
         assert f"(notebooks/{path.name})" in readme, f"README's notebook table lacks {path.name}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_opens_on_colab_and_ends_with_run_it_for_real(path):
+    """Issue 20: an 'Open in Colab' badge and the silent setup cell first; the 'Run it for real' section last, as
+    tools/run_for_real.py writes it (re-running the tool would change nothing)."""
+    import importlib.util
+
+    from fashionlab.nbtools import COLAB_TAG
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = nb["cells"]
+    assert "colab.research.google.com" in "".join(cells[0]["source"]), f"{path.name}: no Colab badge"
+    code = [c for c in cells if c["cell_type"] == "code"]
+    assert COLAB_TAG in code[0].get("metadata", {}).get("tags", []), f"{path.name}: the setup cell is not first"
+    assert not code[0].get("outputs"), f"{path.name}: the setup cell printed something in a checkout"
+    spec = importlib.util.spec_from_file_location("run_for_real", ROOT / "tools" / "run_for_real.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    last = cells[-1]
+    assert "run-for-real" in last.get("metadata", {}).get("tags", []), f"{path.name}: no 'Run it for real' at the end"
+    assert "".join(last["source"]) == tool.SECTIONS[path.stem].rstrip("\n"), f"{path.name}: run tools/run_for_real.py"

@@ -55,7 +55,8 @@ def _check_schema(saved: dict, name: str):
     assert {"experiment", "mode", "seed", "device", "seconds", "dataset", "rows", "paper_rows"} <= set(saved)
     assert saved["experiment"] == name and saved["mode"] == "quick"
     for r in saved["rows"]:
-        assert {"method", "metric", "value"} <= set(r) <= {"method", "metric", "value", "attribute"}
+        assert {"method", "metric", "value", "start"} <= set(r) <= {"method", "metric", "value", "attribute", "start"}
+        assert r["start"] == saved["start"] == "scratch"
         assert 0 <= r["value"] <= 100, r
         assert r.get("attribute", ATTRS[0]) in ATTRS
 

@@ -89,7 +89,9 @@ def test_typed_result_holds_models_histories_and_attention(quick):
             assert not res.models[(ds, m)].training  # left in eval mode
             assert len(res.histories[(ds, m)]) == TINY.epochs
     assert set(res.attention) == set(res.data["multi-label"].attributes)
-    assert res.to_json()["rows"] == res.rows
+    saved = res.to_json()  # the file's rows are the result's, each with the start of the backbones
+    assert [{k: v for k, v in r.items() if k != "start"} for r in saved["rows"]] == res.rows
+    assert {r["start"] for r in saved["rows"]} == {saved["start"]} == {"scratch"}
 
 
 def _data_root(path):

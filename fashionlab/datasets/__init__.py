@@ -7,7 +7,9 @@
   FashionSynth's garment-category and attribute extensions) and DeepFashion2's per-image JSON (§5.4), read into
   a :class:`DetectionDataset`; :func:`to_coco` writes one back for ``pycocotools``.
 * :mod:`~fashionlab.datasets.images`: :class:`AttributeImageDataset`, :class:`TripletDataset`,
-  :func:`make_transform`.
+  :func:`make_transform`, :class:`TensorImages` and :class:`TwoScaleImages` (a split decoded once into memory).
+* :mod:`~fashionlab.datasets.streaming`: their streaming counterparts, decoded batch by batch in ``DataLoader``
+  workers, and :func:`image_source`, which chooses between the two (streaming for real data and ``full`` mode).
 * :mod:`~fashionlab.datasets.samplers`: ASEN v1 and ASEN++ triplet samplers (docs/implementations.md §2, §3) and
   paper 01's fixed triplet pool; triplets are image ids ``(anchor, positive, negative, attribute)``.
 """
@@ -46,6 +48,14 @@ from .images import (
     TwoScaleImages,
     load_rgb,
     make_transform,
+)
+from .streaming import (
+    StreamingImages,
+    StreamingTwoScaleImages,
+    default_workers,
+    image_source,
+    stream_default,
+    triplet_ids,
 )
 from .readers import (
     ADDE_SPLITS,
@@ -87,6 +97,7 @@ __all__ = [
     "ADDE_SPLITS", "AddeSplit", "read_adde_split", "read_attr_num", "read_onehot_labels", "read_id_list",
     "onehot_to_indices", "indices_to_onehot",
     "IMAGENET_MEAN", "IMAGENET_STD", "AttributeImageDataset", "ImageLoadError", "TensorImages", "TripletDataset", "TwoScaleImages", "load_rgb",
+    "StreamingImages", "StreamingTwoScaleImages", "image_source", "stream_default", "default_workers", "triplet_ids",
     "make_transform",
     "AsenPPTripletSampler", "AsenV1TripletSampler", "ClassTripletSampler", "LabelIndex", "Paper01TripletPool", "RareValueError",
     "SkippedValue", "check_triplets",

@@ -308,13 +308,55 @@ class TripletDataset(Dataset):
         return self._load(a), self._load(p), self._load(n), attr
 
 
+def _line_context(image_id: int, source: str | None) -> str:
+    """Where image ``image_id`` was named (for :func:`load_rgb`'s errors): its line of the file list."""
+    return f"image id {image_id} = line {image_id + 1} of {source or 'the file list'}"
+
+
+def decode_square(path, size: int, context: str | Callable[[], str] = "") -> torch.Tensor:
+    """One image as the ``uint8 (3, size, size)`` tensor :class:`TensorImages` stores: :func:`load_rgb`, the
+    shorter side resized to ``size`` (bilinear), centre crop. Errors name ``path`` and ``context``."""
+    im = load_rgb(path, context)
+    w, h = im.size
+    s = int(size)
+    if (w, h) != (s, s):
+        k = s / min(w, h)
+        im = im.resize((max(s, round(w * k)), max(s, round(h * k))), Image.BILINEAR)
+        w, h = im.size
+        left, top = (w - s) // 2, (h - s) // 2
+        im = im.crop((left, top, left + s, top + s))
+    return torch.from_numpy(np.array(im)).permute(2, 0, 1)
+
+
+def downscale(hi: torch.Tensor, size: int) -> torch.Tensor:
+    """``uint8 (N, 3, S, S)`` images downscaled to ``size`` (antialiased bilinear, rounded): the global view of
+    :class:`TwoScaleImages`, in chunks of about 128 MB of floats."""
+    import torch.nn.functional as F
+
+    out = torch.empty((len(hi), 3, size, size), dtype=torch.uint8)
+    chunk = max(1, 2 ** 25 // (3 * hi.shape[-1] ** 2))
+    for s in range(0, len(hi), chunk):
+        y = F.interpolate(hi[s:s + chunk].float(), size=(size, size), mode="bilinear", antialias=True,
+                          align_corners=False)
+        out[s:s + chunk] = y.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def _item_ids(items) -> np.ndarray:
+    """The image ids (first column) of item rows: the ``ids_of`` of :meth:`TwoScaleImages.item_batches` (a
+    module-level function, so that a ``DataLoader`` started by ``spawn`` can pickle it)."""
+    return items[:, 0]
+
+
 class TensorImages:
     """Images decoded once into one ``uint8`` tensor ``(N, 3, S, S)``; batches are made by indexing it.
 
     The same preprocessing as :func:`make_transform` (shorter side resized to ``S``, centre crop, ImageNet
     normalisation, a horizontal flip per image when training), but with no per-item PIL work in the training
     loop: on a 2-core CPU that is what keeps the model, not the loader, the bottleneck. ``ids`` selects which
-    image ids to decode (default: all of ``filenames``); :meth:`batch` takes image ids.
+    image ids to decode (default: all of ``filenames``); :meth:`batch` takes image ids. For data too large to
+    hold, :class:`~fashionlab.datasets.StreamingImages` has the same interface and reads from disk
+    (:func:`~fashionlab.datasets.image_source` chooses).
     """
 
     def __init__(self, root, filenames: Sequence[str], image_size: int, ids=None, progress: bool = False,
@@ -327,17 +369,8 @@ class TensorImages:
         self._row = np.full(len(filenames), -1, dtype=np.int64)
         self._row[ids] = np.arange(len(ids))
         self.data = torch.empty((len(ids), 3, self.image_size, self.image_size), dtype=torch.uint8)
-        s = self.image_size
         for r, i in enumerate(tqdm(ids.tolist(), desc="decoding images", disable=not progress, leave=False)):
-            im = load_rgb(self.root / filenames[i], lambda i=i: f"image id {i} = line {i + 1} of {source or 'the file list'}")
-            w, h = im.size
-            if (w, h) != (s, s):
-                k = s / min(w, h)
-                im = im.resize((max(s, round(w * k)), max(s, round(h * k))), Image.BILINEAR)
-                w, h = im.size
-                left, top = (w - s) // 2, (h - s) // 2
-                im = im.crop((left, top, left + s, top + s))
-            self.data[r] = torch.from_numpy(np.array(im)).permute(2, 0, 1)
+            self.data[r] = decode_square(self.root / filenames[i], self.image_size, _line_context(i, source))
         self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
 
@@ -352,9 +385,17 @@ class TensorImages:
             raise KeyError(f"image ids {ids[rows < 0][:5].tolist()} were not decoded into this TensorImages")
         return torch.from_numpy(rows)
 
+    def _pixels(self, ids) -> torch.Tensor:
+        """``uint8 (B, 3, S, S)`` pixels of image ``ids`` (before normalisation)."""
+        return self.data[self.rows(ids)]
+
+    def prefetch(self, batches, ids_of: Callable | None = None, device=None):
+        """``batches`` unchanged: decoded images need no prefetching (see :meth:`StreamingImages.prefetch`)."""
+        return batches
+
     def batch(self, ids, train: bool = False, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         """Normalised float batch ``(B, 3, S, S)`` of image ``ids``; random horizontal flips when ``train``."""
-        x = self.data[self.rows(ids)]
+        x = self._pixels(ids)
         if device is not None:
             x = x.to(device, non_blocking=True)
         x = (x.float() - self._mean.to(x.device)) / self._std.to(x.device)
@@ -377,20 +418,9 @@ class TwoScaleImages:
 
     def __init__(self, root, filenames, image_size: int, global_size: int, progress: bool = False,
                  source: str | None = None):
-        import torch.nn.functional as F
-
         self.hi = TensorImages(root, filenames, image_size, progress=progress, source=source)
         self.image_size, self.global_size = int(image_size), int(global_size)
-        if self.global_size == self.image_size:
-            self.lo = self.hi.data
-        else:
-            self.lo = torch.empty((len(self.hi), 3, self.global_size, self.global_size), dtype=torch.uint8)
-            chunk = max(1, 2 ** 25 // (3 * self.image_size ** 2))  # about 128 MB of floats at a time
-            for s in range(0, len(self.hi), chunk):
-                x = self.hi.data[s:s + chunk].float()
-                y = F.interpolate(x, size=(self.global_size,) * 2, mode="bilinear", antialias=True,
-                                  align_corners=False)
-                self.lo[s:s + chunk] = y.round_().clamp_(0, 255).to(torch.uint8)
+        self.lo = self.hi.data if self.global_size == self.image_size else downscale(self.hi.data, self.global_size)
         self._mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
         self._std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255
 
@@ -413,19 +443,28 @@ class TwoScaleImages:
     def batch(self, ids, train: bool = False, device=None, hires: bool = True):
         """``(lo, hi)``: the normalised ``(B, 3, global_size, global_size)`` global views of image ``ids`` and, with
         ``hires``, the ``(B, 3, image_size, image_size)`` high-resolution images (else ``None``)."""
-        rows = self.hi.rows(ids)
-        flip = (torch.rand(len(rows)) < 0.5) if train else None
-        lo = self._norm(self.lo[rows], flip, device)
-        hi = self._norm(self.hi.data[rows], flip, device) if hires else None
+        lo, hi = self._pixels(ids, hires)
+        flip = (torch.rand(len(lo)) < 0.5) if train else None
+        lo = self._norm(lo, flip, device)
+        hi = self._norm(hi, flip, device) if hires else None
         return lo, hi
+
+    def _pixels(self, ids, hires: bool = True):
+        """``uint8`` ``(lo, hi)`` pixels of image ``ids`` (``hi`` ``None`` unless ``hires``)."""
+        rows = self.hi.rows(ids)
+        return self.lo[rows], (self.hi.data[rows] if hires else None)
+
+    def prefetch(self, batches, ids_of: Callable | None = None, device=None):
+        """``batches`` unchanged: decoded images need no prefetching (see :meth:`StreamingImages.prefetch`)."""
+        return batches
 
     def item_batches(self, items, batch: int = 256, hires: bool = False):
         """Evaluation batches ``(lo, hi, attr)`` of ``items`` (``(n, >=2)`` rows ``(image id, attribute, ...)``),
         ``batch`` items at a time, in order, unflipped (``hi`` is ``None`` unless ``hires``): what
         :func:`fashionlab.engine.extract_features` iterates to embed each item under its attribute."""
         items = np.asarray(items, dtype=np.int64)
-        for s in range(0, len(items), batch):
-            it = items[s:s + batch]
+        chunks = [items[s:s + batch] for s in range(0, len(items), batch)]
+        for it in self.prefetch(chunks, ids_of=_item_ids):
             lo, hi = self.batch(it[:, 0], hires=hires)
             yield lo, hi, torch.from_numpy(np.ascontiguousarray(it[:, 1]))
 

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SynthSize", "SYNTH_SIZES", "fashionai_data", "check_data_quickly"]
+__all__ = ["SynthSize", "SYNTH_SIZES", "fashionai_data", "is_real", "check_data_quickly"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,12 @@ def fashionai_data(mode: str, data: Path | None, seed: int, progress: bool = Tru
     size = SYNTH_SIZES[mode]
     root = ensure_fashionai(num_images=size.num_images, seed=seed, image_size=size.image_size, progress=progress)
     return root, f"FashionSynth fashionai, {size.num_images} images, {size.image_size} px, seed {seed}"
+
+
+def is_real(data: Path | None) -> bool:
+    """Whether :func:`fashionai_data` reads a folder the user gave (``--data`` or ``$FASHIONLAB_FASHIONAI``) rather
+    than FashionSynth: such data is streamed from disk (:func:`fashionlab.datasets.image_source`)."""
+    return data is not None or bool(os.environ.get("FASHIONLAB_FASHIONAI"))
 
 
 def check_data_quickly(root: Path) -> None:

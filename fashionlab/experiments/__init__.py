@@ -5,6 +5,8 @@ Registered here: ``random-baseline`` and ``triplet-baseline`` (notebook 00), ``r
 ``hls`` (notebook 06).
 """
 from .registry import Experiment, Result, get, load, map_rows, names, register, rows_to_markdown, run
+from .scaling import scaled_down
 from . import baselines, paper01, paper03, paper04, paper05, paper06  # noqa: F401  (register their experiments)
 
-__all__ = ["Experiment", "Result", "get", "load", "map_rows", "names", "register", "rows_to_markdown", "run"]
+__all__ = ["Experiment", "Result", "get", "load", "map_rows", "names", "register", "rows_to_markdown", "run",
+           "scaled_down"]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.sources import SYNTH_SIZES, SynthSize, fashionai_data  # noqa: F401  (public here too)
+from ..datasets.sources import SYNTH_SIZES, SynthSize, fashionai_data, is_real  # noqa: F401  (public here too)
 from ..models import random_embeddings
-from .registry import Result, map_rows, register
+from .registry import Result, added_field, map_rows, register, with_start
 
 # ASEN slides (paper 03), FashionAI / DARN / DeepFashion tables: attribute mAP in percent, overall last.
 PAPER_TABLES = {
@@ -98,6 +98,7 @@ class TripletConfig:
     width: int = 32  # SmallCNN width
     stage: str | None = None  # torchvision backbones: truncation stage
     margin: float = 0.2  # ASEN/ASEN++ margin (docs/implementations.md §2, §3)
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet": torchvision backbones' start (--pretrained)
 
 
 TRIPLET_CONFIGS = {
@@ -117,16 +118,19 @@ TRIPLET_CONFIGS = {
 class TripletData:
     """An ASEN-layout dataset folder ready for triplet training (docs/formats.md §5.1): ``splits`` (train,
     valid, test :class:`~fashionlab.datasets.AsenSplit`), ``images`` (each split decoded once at
-    ``cfg.input_size``) and ``sampler``, ASEN++'s triplet sampler (docs/implementations.md §3 "TripletSampler"),
+    ``cfg.input_size``, or streamed from disk: :func:`~fashionlab.datasets.image_source` with ``stream``,
+    ``mode``, ``real``) and ``sampler``, ASEN++'s triplet sampler (docs/implementations.md §3 "TripletSampler"),
     whose ``batches(epoch)`` gives the epoch's triplets ``(anchor, positive, negative, attribute)`` in batches."""
 
-    def __init__(self, root: Path, cfg: "TripletConfig", seed: int = 0, progress: bool = False, label: str = ""):
-        from ..datasets import AsenPPTripletSampler, TensorImages, read_asen_split
+    def __init__(self, root: Path, cfg: "TripletConfig", seed: int = 0, progress: bool = False, label: str = "",
+                 stream: bool | None = None, mode: str | None = None, real: bool = False):
+        from ..datasets import AsenPPTripletSampler, image_source, read_asen_split
 
         self.root, self.cfg, self.seed, self.label = Path(root), cfg, seed, label or Path(root).name
         self.splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
-        self.images = {s: TensorImages(root, sp.filenames, cfg.input_size, progress=progress,
-                                       source=f"filenames_{s}.txt") for s, sp in self.splits.items()}
+        self.images = {s: image_source(root, sp.filenames, cfg.input_size, stream=stream, mode=mode, real=real,
+                                       progress=progress, source=f"filenames_{s}.txt")
+                       for s, sp in self.splits.items()}
         self.sampler = AsenPPTripletSampler(self.splits["train"].labels, self.splits["train"].schema,
                                             num_triplets=cfg.triplets_per_epoch, seed=seed)
 
@@ -138,6 +142,13 @@ class TripletData:
         """The epoch's triplets, ``(B, 4)`` rows per batch (the last incomplete batch dropped)."""
         t, b = self.sampler.triplets(epoch), self.cfg.batch
         return [t[s:s + b] for s in range(0, len(t) - b + 1, b)]
+
+    def prefetched_batches(self, epoch: int, device=None):
+        """:meth:`batches` with their images decoded ahead in ``DataLoader`` workers when streaming (else the
+        list itself): what :func:`train` hands to ``fit``."""
+        from ..datasets import triplet_ids
+
+        return self.images["train"].prefetch(self.batches(epoch), ids_of=triplet_ids, device=device)
 
     def triplet_images(self, t, device=None):
         """The ``(3B, 3, H, W)`` training images of a batch of triplets: anchors, then positives, then negatives
@@ -155,14 +166,18 @@ def load_data(cfg: "TripletConfig", mode: str = "default", data: Path | None = N
               progress: bool = False) -> TripletData:
     """Step 1: the dataset folder (``data``, ``$FASHIONLAB_FASHIONAI`` or FashionSynth sized for ``mode``)."""
     root, label = fashionai_data(mode, data, seed, progress)
-    return TripletData(root, cfg, seed=seed, progress=progress, label=label)
+    return TripletData(root, cfg, seed=seed, progress=progress, label=label, mode=mode, real=is_real(data))
 
 
 def build_model(cfg: TripletConfig):
     """Step 2: backbone → global average pooling → linear → L2 normalisation (the plain "Triplet network")."""
     from ..models import GlobalPoolEmbedding, SmallCNN, backbone
 
-    net = SmallCNN(width=cfg.width) if cfg.backbone == "smallcnn" else backbone(cfg.backbone, stage=cfg.stage)
+    if cfg.backbone == "smallcnn" and cfg.pretrained != "scratch":
+        raise ValueError("smallcnn has no ImageNet weights (it is trained from scratch); pretrained='imagenet' needs "
+                         "a torchvision backbone")
+    net = (SmallCNN(width=cfg.width) if cfg.backbone == "smallcnn"
+           else backbone(cfg.backbone, stage=cfg.stage, pretrained=cfg.pretrained == "imagenet"))
     return GlobalPoolEmbedding(net, cfg.dim, normalize=True)
 
 
@@ -174,8 +189,8 @@ def embed_split_items(model, images, split, device=None, batch: int = 256):
     from ..engine import extract_features
 
     def batches(ids):
-        for s in range(0, len(ids), batch):
-            yield images.batch(ids[s:s + batch])
+        for chunk in images.prefetch([ids[s:s + batch] for s in range(0, len(ids), batch)], device=device):
+            yield images.batch(chunk)
 
     out = []
     for items in (split.queries, split.candidates):
@@ -218,9 +233,9 @@ def train(model, data: TripletData, cfg: TripletConfig, seed: int = 0, device=No
 
     key = {"experiment": "triplet-baseline", "method": method, "mode": mode, "seed": seed, "config": cfg,
            "dataset": data.label, "loss": repr(loss)}
-    return fit(model, step, data.batches, opt, cfg.epochs, scheduler=sched, device=device, seed=seed,
-               eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True, progress=progress,
-               verbose=True, cache_key=key)
+    return fit(model, step, lambda epoch: data.prefetched_batches(epoch, device), opt, cfg.epochs, scheduler=sched,
+               device=device, seed=seed, eval_fn=eval_fn, monitor="valid_mAP", mode="max", restore_best=True,
+               progress=progress, verbose=True, cache_key=key)
 
 
 @dataclass
@@ -249,12 +264,13 @@ def report(data: TripletData, model, history, test: dict, cfg: TripletConfig) ->
 @register("triplet-baseline", "plain triplet network (backbone + pooled embedding), ASEN triplets, mAP",
           notebook="00_attributes_data_protocol")
 def triplet_baseline(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
-                     model=None) -> TripletResult:
+                     model=None, config: TripletConfig | None = None) -> TripletResult:
     """The recipe: load the data, build the network (or take ``model``, e.g. one a student built), train,
-    evaluate on the test split, report."""
+    evaluate on the test split, report. ``config``: instead of ``TRIPLET_CONFIGS[mode]`` (e.g. a mode's config
+    with its counts scaled down, :func:`fashionlab.experiments.scaled_down`)."""
     from ..engine import seed_everything
 
-    cfg = TRIPLET_CONFIGS[mode]
+    cfg = with_start(config or TRIPLET_CONFIGS[mode], "triplet-baseline", mode)
     seed_everything(seed)
     d = load_data(cfg, mode, data, seed, progress)
     model = (model if model is not None else build_model(cfg)).to(device)

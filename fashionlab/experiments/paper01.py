@@ -16,7 +16,7 @@
 
 Fairness: every method of an experiment trains on the *same* triplets (paper 01's pool, rebuilt each epoch
 from ``(seed, epoch)``, the first ``triplets_per_epoch`` of it), in the same order, with the same number of
-optimizer steps, the same SmallCNN backbone family, the same optimizer and schedule, the same initial seed,
+optimizer steps, the same backbone (the mode's: SmallCNN, or VGG-16 in ``full``), the same optimizer and schedule, the same initial seed,
 and is selected on the same validation criterion (recognition: validation accuracy; retrieval: validation
 triplet accuracy, §4.2). Recognition-only methods (SC, MC) apply the cross-entropy to the three images of each
 triplet (each is annotated under the triplet's dimension), so they see exactly the images the joint models see.
@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.sources import fashionai_data
+from ..datasets.sources import fashionai_data, is_real
 from .paper01_tables import PAPER_DATASET, common_notes, paper_rows, recognition_notes, retrieval_notes
-from .registry import Result, map_rows, register
+from .registry import Result, added_field, map_rows, register, with_start
 
 __all__ = ["Paper01Config", "PAPER01_CONFIGS", "RECOGNITION_METHODS", "RETRIEVAL_METHODS", "Paper01Data",
            "Paper01Result", "load_data", "build_model", "train", "evaluate", "report", "item_embeddings",
@@ -53,9 +53,15 @@ class Paper01Config:
     """Sizes of paper 01's experiments per mode (the logic is the same in every mode).
 
     Paper 01's own settings that we keep: embedding 64, margin h = 0.3, λ1 = 5e-3, λ2 = 5e-4, α = 0.3, β = 0.7,
-    learned masks N(0.9, 0.7), batch 32 triplets, Adam. What we change for a CPU: a SmallCNN from scratch
-    instead of an ImageNet VGG-16, lr 1e-3 halved every third of training (the triplet baseline's schedule)
-    instead of 1e-5 for 150+ epochs.
+    learned masks N(0.9, 0.7), batch 32 triplets, Adam. What we change for a CPU (quick, default): a SmallCNN
+    of ``width`` from scratch instead of an ImageNet VGG-16, small images; everywhere: lr 1e-3 halved every third
+    of training (the triplet baseline's schedule) instead of 1e-5 for 150+ epochs.
+
+    ``backbone``/``stage``: the shared trunk of every network (:func:`fashionlab.models.build_backbone`);
+    ``full`` uses the paper's, VGG-16 with all layers before Pool5 (``vgg16``, ``conv5``: 512 x 14 x 14 at
+    224 px), followed by the models' global average pooling. ``pretrained``: ``scratch`` (default) or
+    ``imagenet`` (torchvision's ImageNet VGG-16, the paper's start; ``fashionlab reproduce --pretrained
+    imagenet``). Plain VGG-16 trains poorly from scratch; ``vgg16_bn`` is the backbone to try then.
     """
 
     input_size: int
@@ -75,6 +81,10 @@ class Paper01Config:
     # contrastive loss; "positive" = positive pairs only, as paper 01's text describes its SiaNet ("narrowing the
     # distances", "ignorance of opposite relationships between anchor and negative")
     sianet_pairs: str = "both"
+    # the trunk (added fields: left out of the trained-model cache key at their defaults)
+    backbone: str = added_field("smallcnn")
+    stage: str | None = added_field(None)
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet" (torchvision backbones only)
 
 
 PAPER01_CONFIGS = {
@@ -82,7 +92,9 @@ PAPER01_CONFIGS = {
     # about 1.5-2 minutes per method on a 2-core CPU, validation included (8192 triplets per epoch took 3.3-3.5
     # minutes per method and notebook 02 27 minutes: over the 15-minute budget)
     "default": Paper01Config(input_size=64, width=16, epochs=12, triplets_per_epoch=4096, batch=32, lr=1e-3),
-    "full": Paper01Config(input_size=128, width=32, epochs=30, triplets_per_epoch=28800, batch=32, lr=1e-3),
+    # a GPU: the paper's VGG-16 (all layers before Pool5) at 224 px; ``width`` is the SmallCNN's, unused here
+    "full": Paper01Config(input_size=224, width=32, epochs=30, triplets_per_epoch=28800, batch=32, lr=1e-3,
+                          backbone="vgg16", stage="conv5"),
 }
 
 
@@ -97,16 +109,17 @@ class Paper01Data:
     (the fixed valid/test triplets, seed 0)."""
 
     def __init__(self, root: Path, cfg: Paper01Config, seed: int = 0, progress: bool = False, mode: str = "",
-                 label: str = ""):
-        from ..datasets import Paper01TripletPool, TensorImages, read_asen_split
+                 label: str = "", stream: bool | None = None, real: bool = False):
+        from ..datasets import Paper01TripletPool, image_source, read_asen_split
 
         self.root, self.cfg, self.seed, self.mode = Path(root), cfg, seed, mode
         self.label = label or self.root.name
         self.splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
         self.schema = self.splits["train"].schema
         self.C = len(self.schema.attributes)
-        self.images = {s: TensorImages(root, sp.filenames, cfg.input_size, progress=progress,
-                                       source=f"filenames_{s}.txt") for s, sp in self.splits.items()}
+        self.images = {s: image_source(root, sp.filenames, cfg.input_size, stream=stream, mode=mode, real=real,
+                                       progress=progress, source=f"filenames_{s}.txt")
+                       for s, sp in self.splits.items()}
         self.labels = {"train": self.splits["train"].labels}
         for s in ("valid", "test"):
             sp = self.splits[s]
@@ -127,6 +140,13 @@ class Paper01Data:
         t = self.sampler.triplets(epoch)[: self.cfg.triplets_per_epoch]
         b = self.cfg.batch
         return [t[s:s + b] for s in range(0, len(t) - b + 1, b)]
+
+    def prefetched_batches(self, epoch: int, device=None):
+        """:meth:`train_batches` with their images decoded ahead in ``DataLoader`` workers when streaming (else the
+        list itself): what the recipe hands to ``fit``."""
+        from ..datasets import triplet_ids
+
+        return self.images["train"].prefetch(self.train_batches(epoch), ids_of=triplet_ids, device=device)
 
     def triplet_inputs(self, t: np.ndarray, device=None):
         """``(x, attr, value)`` of a batch of triplets ``t`` (B, 4): the ``3B`` training images (anchors, then
@@ -151,7 +171,7 @@ def load_data(cfg: Paper01Config, mode: str = "default", data: Path | None = Non
               progress: bool = False) -> Paper01Data:
     """Step 1: the dataset folder (``data``, ``$FASHIONLAB_FASHIONAI`` or FashionSynth sized for ``mode``)."""
     root, label = fashionai_data(mode, data, seed, progress)
-    return Paper01Data(root, cfg, seed=seed, progress=progress, mode=mode, label=label)
+    return Paper01Data(root, cfg, seed=seed, progress=progress, mode=mode, label=label, real=is_real(data))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -159,12 +179,14 @@ def load_data(cfg: Paper01Config, mode: str = "default", data: Path | None = Non
 # ----------------------------------------------------------------------------------------------------------
 def build_model(method: str, cfg: Paper01Config, data: Paper01Data, seed: int = 0):
     """Step 2: a fresh, untrained model of ``method`` (one of :data:`RECOGNITION_METHODS` or
-    :data:`RETRIEVAL_METHODS`), the architectures of paper 01 Fig. 4 / Table II on a SmallCNN, built right
+    :data:`RETRIEVAL_METHODS`), the architectures of paper 01 Fig. 4 / Table II on ``cfg``'s backbone (a SmallCNN,
+    or VGG-16 in ``full``: :func:`fashionlab.models.multitask.trunk`), built right
     after seeding every RNG with ``seed`` (the same initial state for every method). Every model exposes
     ``cond(x, c)`` and ``loss(x, attr, value)`` (:mod:`fashionlab.models.multitask`). ``data``: the
     :class:`Paper01Data`, or just the value counts (a sequence or an ``AttributeSchema``)."""
     from ..engine import seed_everything
-    from ..models.multitask import AttNets, GlobalNet, JointNet
+    from ..models import build_backbone
+    from ..models.multitask import AttNets, GlobalNet, JointNet, trunk
 
     nv = data.schema.num_values if isinstance(data, Paper01Data) else getattr(data, "num_values", data)
     w, d = cfg.width, cfg.dim
@@ -184,8 +206,12 @@ def build_model(method: str, cfg: Paper01Config, data: Paper01Data, seed: int = 
     }
     if method not in builders:
         raise KeyError(f"unknown method {method!r}; paper 01's: {', '.join(builders)}")
+    make = None
+    if cfg.backbone != "smallcnn" or cfg.pretrained != "scratch":  # SmallCNN from scratch: the models as built
+        make = lambda: build_backbone(cfg.backbone, width=w, stage=cfg.stage, pretrained=cfg.pretrained)  # noqa: E731
     seed_everything(seed)
-    return builders[method]()
+    with trunk(make):
+        return builders[method]()
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -230,7 +256,8 @@ def train(method: str, model, data: Paper01Data, cfg: Paper01Config | None = Non
 
     key = {"experiment": select, "method": method, "mode": data.mode, "seed": seed, "config": cfg,
            "dataset": data.label}
-    history = fit(model, step, data.train_batches, opt, cfg.epochs, scheduler=sched, device=device, seed=seed,
+    history = fit(model, step, lambda epoch: data.prefetched_batches(epoch, device), opt, cfg.epochs,
+                  scheduler=sched, device=device, seed=seed,
                   eval_fn=eval_fn, monitor="valid_accuracy" if select == "recognition" else "valid_triplet_acc",
                   mode="max", restore_best=True, progress=progress, verbose=True, cache_key=key if cache else None)
     model.eval()
@@ -252,8 +279,9 @@ def embed_images(model, data: Paper01Data, split: str, ids, conds, device=None, 
     imgs = data.images[split]
 
     def batches():
-        for s in range(0, len(ids), batch):
-            yield imgs.batch(ids[s:s + batch]), torch.from_numpy(conds[s:s + batch])
+        starts = list(range(0, len(ids), batch))
+        for s, chunk in zip(starts, imgs.prefetch([ids[s:s + batch] for s in starts], device=device)):
+            yield imgs.batch(chunk), torch.from_numpy(conds[s:s + batch])
 
     return extract_features(lambda b: model.cond(b[0], b[1]), batches(), device=device, model=model,
                             out_device="cpu")
@@ -302,8 +330,8 @@ def predict_values(model, data: Paper01Data, split: str, ids, device=None, batch
     imgs = data.images[split]
 
     def batches():
-        for s in range(0, len(ids), batch):
-            yield imgs.batch(ids[s:s + batch])
+        for chunk in imgs.prefetch([ids[s:s + batch] for s in range(0, len(ids), batch)], device=device):
+            yield imgs.batch(chunk)
 
     return extract_features(lambda x: model.rec.predict(model.logits(x)), batches(), device=device, model=model,
                             out_device="cpu").numpy()
@@ -415,10 +443,11 @@ def report(experiment: str, data: Paper01Data, cfg: Paper01Config, models: dict,
 
 
 def _experiment(name: str, methods, mode: str, data: Path | None, seed: int, progress: bool, device,
-                models: dict | None) -> Paper01Result:
+                models: dict | None, config: Paper01Config | None = None) -> Paper01Result:
     """The recipe of both experiments: load the data, then per method build (or take ``models[method]``, e.g.
-    a student's module), train, evaluate; then report."""
-    cfg = PAPER01_CONFIGS[mode]
+    a student's module), train, evaluate; then report. ``config``: instead of ``PAPER01_CONFIGS[mode]`` (e.g.
+    a mode's config with its counts scaled down, :func:`fashionlab.experiments.scaled_down`)."""
+    cfg = with_start(config or PAPER01_CONFIGS[mode], name, mode)
     d = load_data(cfg, mode, data, seed, progress)
     trained, histories, scores = {}, {}, {}
     for m in methods:
@@ -432,17 +461,17 @@ def _experiment(name: str, methods, mode: str, data: Path | None, seed: int, pro
 @register("recognition", "paper 01 Fig. 4: single- vs multi-column recognition, alone and joint with retrieval",
           notebook="01_multicolumn_recognition")
 def recognition(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
-                models: dict | None = None) -> Paper01Result:
+                models: dict | None = None, config: Paper01Config | None = None) -> Paper01Result:
     """SC, MC, SC-Rec+Ret and MC-Rec+Ret (paper 01 Fig. 4) through :func:`_experiment`'s steps."""
-    return _experiment("recognition", RECOGNITION_METHODS, mode, data, seed, progress, device, models)
+    return _experiment("recognition", RECOGNITION_METHODS, mode, data, seed, progress, device, models, config)
 
 
 @register("retrieval", "paper 01 Table II: attribute-aware retrieval, SiaNet to MTL Ret+Reg",
           notebook="02_conditional_similarity")
 def retrieval(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
-              models: dict | None = None) -> Paper01Result:
+              models: dict | None = None, config: Paper01Config | None = None) -> Paper01Result:
     """SiaNet, TriNet, Att-TriNet(+Reg), CSN and MTL Ret+Reg (paper 01 Table II) through the same steps."""
-    return _experiment("retrieval", RETRIEVAL_METHODS, mode, data, seed, progress, device, models)
+    return _experiment("retrieval", RETRIEVAL_METHODS, mode, data, seed, progress, device, models, config)
 
 
 # ----------------------------------------------------------------------------------------------------------

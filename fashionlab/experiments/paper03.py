@@ -68,7 +68,7 @@ from ..models import random_embeddings
 from .paper03_data import AsenData
 from .paper03_regions import attention_scores, oracle_boxes, pointing_game, region_crop_images, union_regions
 from .paper03_tables import PAPER_ATTRIBUTES, PAPER_DATASET, notes, paper_rows
-from .registry import Result, map_rows, register
+from .registry import Result, added_field, map_rows, register, with_start
 
 __all__ = ["METHODS", "SINGLE_BRANCH", "STAGE2", "SMALL_REGION_ATTRIBUTES", "AsenConfig", "ASEN_CONFIGS", "AsenData",
            "AsenResult", "DetailStudy", "load_data", "build_backbone", "build_model", "build_asen", "cache_key", "train",
@@ -127,6 +127,7 @@ class AsenConfig:
     stage: str | None = None  # torchvision backbones: truncation stage
     output_stride: int = 8  # SmallCNN: 8 (last block's stride removed) or 16 (as built)
     final_relu: bool = False  # SmallCNN: False ends the backbone at its last BatchNorm (centred features)
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet": torchvision backbones' start (--pretrained)
     dim: int = 64
     cond_dim: int = 64
     margin: float = 0.2
@@ -190,7 +191,9 @@ def load_data(cfg: AsenConfig, data: Path | None = None, seed: int = 0, progress
         label = (f"FashionSynth fashionai, preset {cfg.preset}, {cfg.num_images} images, {cfg.image_size} px "
                  f"(global view {cfg.global_size} px), seed {seed}")
     mode = next((m for m, c in ASEN_CONFIGS.items() if c == cfg), "custom")
-    return AsenData(root, cfg, seed, progress, description=label, mode=mode)
+    from ..datasets.sources import is_real
+
+    return AsenData(root, cfg, seed, progress, description=label, mode=mode, real=is_real(data))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -203,7 +206,10 @@ def build_backbone(cfg: AsenConfig, local: bool = False):
 
     name = (cfg.local_backbone or cfg.backbone) if local else cfg.backbone
     width = (cfg.local_width or cfg.width) if local else cfg.width
-    return make(name, width=width, output_stride=cfg.output_stride, final_relu=cfg.final_relu, stage=cfg.stage)
+    if cfg.pretrained == "scratch":
+        return make(name, width=width, output_stride=cfg.output_stride, final_relu=cfg.final_relu, stage=cfg.stage)
+    return make(name, width=width, output_stride=cfg.output_stride, final_relu=cfg.final_relu, stage=cfg.stage,
+                pretrained=cfg.pretrained)
 
 
 def build_model(method: str, cfg: AsenConfig, data, seed: int | None = 0, stage1=None):
@@ -320,7 +326,12 @@ def train(method: str, model, data: AsenData, seed: int = 0, device=None, progre
     def eval_fn(m, epoch):
         return {"valid_mAP": 100 * float(evaluate(method, m, data, dev, split="valid")["overall"])}
 
-    history = fit(model, step, lambda e: data.train_batches(offset + e), opt, epochs, scheduler=sched,
+    from ..datasets import triplet_ids
+
+    def batches(e):  # decoded ahead in DataLoader workers when the images stream (else the list itself)
+        return data.images["train"].prefetch(data.train_batches(offset + e), ids_of=triplet_ids, device=dev)
+
+    history = fit(model, step, batches, opt, epochs, scheduler=sched,
                   device=dev, seed=seed + offset, eval_fn=eval_fn, monitor="valid_mAP", mode="max",
                   restore_best=True, progress=progress, verbose=progress if verbose is None else verbose,
                   cache_key=key)
@@ -503,7 +514,10 @@ def asen(mode: str, data: Path | None, seed: int, progress: bool = True, device=
     """The ``asen`` experiment (module docstring): the recipe's steps in order, for every method. ``dataset``: an
     :class:`AsenData` already loaded (a notebook's; its config is used); ``verbose``: one line per training
     epoch, and a line for each model loaded from the cache (default: ``progress``)."""
-    cfg = dataset.cfg if dataset is not None else (config or ASEN_CONFIGS[mode])
+    cfg = with_start(dataset.cfg if dataset is not None else (config or ASEN_CONFIGS[mode]), "asen", mode)
+    if dataset is not None and dataset.cfg != cfg:
+        raise ValueError(f"dataset= was loaded with pretrained={dataset.cfg.pretrained!r}, but this run asks for "
+                         f"{cfg.pretrained!r}: load the data with a config whose pretrained is {cfg.pretrained!r}")
     d = dataset if dataset is not None else load_data(cfg, data, seed, progress)
     models, histories = {}, {}
     scores = {"Random baseline": random_scores(d, seed)}

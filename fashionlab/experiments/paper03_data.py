@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import TwoScaleImages
 from .paper03_regions import region_crop_images, union_regions
 
 __all__ = ["AsenData"]
@@ -17,22 +16,24 @@ __all__ = ["AsenData"]
 class AsenData:
     """One dataset folder in the ASEN split layout (slides "Experiment Setup": triplets sampled from the
     training images, queries and candidates with annotations on the same attribute; docs/formats.md §5.1): its
-    splits, a :class:`~fashionlab.datasets.TwoScaleImages` per split (``images``), ASEN++'s triplet sampler
+    splits, a :class:`~fashionlab.datasets.TwoScaleImages` per split (``images``; streamed from disk for real data
+    and ``full`` mode, :func:`~fashionlab.datasets.image_source`), ASEN++'s triplet sampler
     (docs/implementations.md §3 "TripletSampler") and, for FashionSynth, the region ground truth
     (``ground_truth.jsonl``, docs/architecture.md "FashionSynth"). ``description`` says what the folder is;
     ``mode`` names the config it was loaded for (the trained-model cache's file names)."""
 
     def __init__(self, root: Path, cfg, seed: int, progress: bool = False, description: str = "",
-                 mode: str = "custom"):
-        from ..datasets import AsenPPTripletSampler, read_asen_split
+                 mode: str = "custom", stream: bool | None = None, real: bool = False):
+        from ..datasets import AsenPPTripletSampler, image_source, read_asen_split
 
         self.root, self.cfg, self.seed = Path(root), cfg, seed
         self.description, self.mode = description or self.root.name, mode
         self.splits = {s: read_asen_split(root, s) for s in ("train", "valid", "test")}
         self.schema = self.splits["train"].schema
         self.attributes = list(self.schema.attributes)
-        self.images = {s: TwoScaleImages(root, sp.filenames, cfg.image_size, cfg.global_size, progress=progress,
-                                         source=f"filenames_{s}.txt") for s, sp in self.splits.items()}
+        self.images = {s: image_source(root, sp.filenames, cfg.image_size, cfg.global_size, stream=stream, mode=mode,
+                                       real=real, progress=progress, source=f"filenames_{s}.txt")
+                       for s, sp in self.splits.items()}
         self.sampler = AsenPPTripletSampler(self.splits["train"].labels, self.schema,
                                             num_triplets=cfg.triplets_per_epoch, seed=seed, skip_rare=True)
         self.has_truth = (self.root / "ground_truth.jsonl").exists()
@@ -52,7 +53,8 @@ class AsenData:
         (e.g. more epochs). ``oracle_scale``: every method's global view becomes an *oracle crop*, the
         high-resolution image cropped around the ground-truth region of those attributes (a square of
         ``oracle_scale`` times the region's longer side, centred on it; the whole image where none is
-        visible) and resized to ``global_size`` (FashionSynth only; :func:`region_crop_images`)."""
+        visible) and resized to ``global_size`` (FashionSynth only; :func:`region_crop_images`; streamed images
+        are decoded into memory for it)."""
         view = copy.copy(self)
         view.focus = tuple(self.attributes.index(a) for a in attributes)
         view.cfg = cfg or self.cfg
@@ -62,9 +64,10 @@ class AsenData:
             from ..synth import load_ground_truth
 
             view.oracle_scale = float(oracle_scale)
+            images = {s: im.decoded() if hasattr(im, "decoded") else im for s, im in self.images.items()}
             view.images = {s: region_crop_images(im, union_regions(load_ground_truth(self.root, s), attributes,
                                                                     im.image_size), oracle_scale)
-                           for s, im in self.images.items()}
+                           for s, im in images.items()}
         return view
 
     def _keep(self, rows: np.ndarray, col: int) -> np.ndarray:

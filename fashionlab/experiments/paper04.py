@@ -30,8 +30,8 @@
     paper, which does no recognition experiment; it explains the Classic row). §7.6's extraction rates (images/s)
     are in the notes.
 
-Fairness: every method trains on the same images in the same order with the same trunk (SmallCNN, output stride
-8), optimiser, schedule and number of epochs (``epochs + stage2_epochs``; ``w/o parts`` and ``w/o parts & ranking``
+Fairness: every method trains on the same images in the same order with the same trunk (the mode's: SmallCNN at
+output stride 8, or AlexNet up to conv5 in ``full``), optimiser, schedule and number of epochs (``epochs + stage2_epochs``; ``w/o parts`` and ``w/o parts & ranking``
 share their first ``epochs``, which are identical by construction). All methods are scored on the same queries,
 gallery and manipulations.
 
@@ -49,7 +49,7 @@ The recipe, step by step (a notebook calls the same steps): :func:`load_data` �
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -57,7 +57,7 @@ import numpy as np
 
 from .paper04_data import ShopSearchData, shop_data
 from .paper04_tables import PAPER_NOTE, paper_rows
-from .registry import Result, register
+from .registry import Result, added_field, register, with_start
 
 __all__ = ["METHODS", "PART_OF", "KS", "PartSearchConfig", "PART_SEARCH_CONFIGS", "ShopSearchData", "shop_data",
            "load_data", "build_backbone", "build_model", "Stage", "schedule", "training_step", "epoch_batches",
@@ -89,6 +89,12 @@ class PartSearchConfig:
     optimization"; every method gets the same two-stage schedule, Classic and w/o parts & ranking without L_triplet),
     margin 0.3 (not given in the paper) on distances between unit vectors; ``rounds`` random manipulations per
     query (the paper draws one) to have more scored searches from a small query set.
+
+    ``backbone``/``stage``: the trunk. ``smallcnn`` (quick, default) is a SmallCNN of ``width`` at output
+    stride 8; ``full`` uses the paper's AlexNet cut after conv5's ReLU (``alexnet``, ``conv5``: the conv5 map the
+    parts are RoI-pooled from, 256 x 13 x 13 at 224 px, stride 16; after pool5 it would be 6 x 6, too coarse for
+    a collar) at 224 px, torchvision's AlexNet input (the original 227 px gives the same 13 x 13 map).
+    ``pretrained``: ``scratch`` or ``imagenet`` (the paper's start; torchvision backbones only).
     """
 
     num_images: int
@@ -110,6 +116,10 @@ class PartSearchConfig:
     regressor_images: int = 64
     regressor_epochs: int = 60
     regressor_size: int = 64
+    # the trunk (added fields: left out of the trained-model cache key at their defaults)
+    backbone: str = added_field("smallcnn")
+    stage: str | None = added_field(None)
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet" (torchvision backbones only)
 
 
 PART_SEARCH_CONFIGS = {
@@ -118,8 +128,9 @@ PART_SEARCH_CONFIGS = {
                               train_fraction=0.5, query_fraction=0.2),
     "default": PartSearchConfig(num_images=7200, designs=3000, image_size=128, input_size=80, width=24, epochs=8,
                                 stage2_epochs=8),
-    "full": PartSearchConfig(num_images=24000, designs=10000, image_size=128, input_size=96, width=32, epochs=20,
-                             stage2_epochs=20, regressor_epochs=100),
+    # a GPU: the paper's AlexNet (conv1-conv5) at 224 px; images rendered (and parts found) at 128 px, upscaled
+    "full": PartSearchConfig(num_images=24000, designs=10000, image_size=128, input_size=224, width=32, epochs=20,
+                             stage2_epochs=20, regressor_epochs=100, backbone="alexnet", stage="conv5"),
 }
 
 KS = (5, 10, 20)
@@ -131,7 +142,7 @@ SHARED_STAGE1 = {"w/o parts & ranking": "w/o parts"}
 
 
 def _mode_of(cfg: PartSearchConfig) -> str:
-    return next((m for m, c in PART_SEARCH_CONFIGS.items() if c == cfg), "custom")
+    return next((m for m, c in PART_SEARCH_CONFIGS.items() if replace(c, pretrained=cfg.pretrained) == cfg), "custom")
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -148,11 +159,14 @@ def load_data(cfg: PartSearchConfig, data: Path | None = None, seed: int = 0, pr
 # 2. model
 # ----------------------------------------------------------------------------------------------------------
 def build_backbone(cfg: PartSearchConfig):
-    """SmallCNN of width ``cfg.width`` with output stride 8 (the last block's stride removed), so an 80 px input
-    gives a 10 x 10 conv map to pool the parts from (AlexNet's conv5 is 13 x 13 at 227 px)."""
-    from ..models import build_backbone as smallcnn
+    """The trunk: ``cfg.backbone`` cut at ``cfg.stage`` (:func:`fashionlab.models.build_backbone`). SmallCNN: of
+    width ``cfg.width`` with output stride 8 (the last block's stride removed), so an 80 px input gives a 10 x 10
+    conv map to pool the parts from (AlexNet's conv5 is 13 x 13 at 224 or 227 px, the ``full`` trunk)."""
+    from ..models import build_backbone as make
 
-    return smallcnn("smallcnn", width=cfg.width, output_stride=8)
+    if cfg.backbone == "smallcnn" and cfg.pretrained == "scratch":
+        return make("smallcnn", width=cfg.width, output_stride=8)
+    return make(cfg.backbone, width=cfg.width, output_stride=8, stage=cfg.stage, pretrained=cfg.pretrained)
 
 
 def build_model(method: str, cfg: PartSearchConfig, data: ShopSearchData, seed: int = 0):
@@ -597,7 +611,7 @@ def part_search(mode: str, data: Path | None, seed: int, progress: bool = True, 
                 config: PartSearchConfig | None = None, dataset: ShopSearchData | None = None) -> PartSearchResult:
     """Every method of §7 trained and searched on the same data; ``dataset``: an already loaded
     :func:`load_data` result for this config (a notebook's), so the images are not decoded twice."""
-    cfg = config or PART_SEARCH_CONFIGS[mode]
+    cfg = with_start(config or PART_SEARCH_CONFIGS[mode], "part-search", mode)
     if dataset is not None and dataset.cfg != cfg:
         raise ValueError("dataset= was loaded with another config than this run's")
     d = dataset if dataset is not None else load_data(cfg, data, seed, progress)

@@ -53,7 +53,7 @@ import numpy as np
 
 from .paper05_data import M3Data, fashionai_data, multilabel_data
 from .paper05_tables import METRICS, config_notes, paper_rows
-from .registry import Result, register
+from .registry import Result, added_field, register, with_start
 
 __all__ = ["METHODS", "DATASETS", "METRICS", "M3Config", "M3_CONFIGS", "M3Data", "M3Result", "load_data",
            "dataset_config", "build_model", "triplet_batches", "train", "embed", "evaluate", "attention_study",
@@ -110,6 +110,7 @@ class M3Config:
     stage: str | None = None
     output_stride: int = 8
     final_relu: bool = False
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet": torchvision backbones' start (--pretrained)
 
 
 M3_CONFIGS = {
@@ -150,10 +151,11 @@ def load_data(cfg: M3Config, dataset: str = "multi-label", data: Path | None = N
     """Step 1: ``dataset`` (``"multi-label"``: ``data``, a DeepFashion-format folder, or FashionSynth's
     multi-label preset; ``"FashionAI"``: FashionSynth's FashionAI preset) as an :class:`M3Data`, with its
     config (``dataset_config``) attached as ``.cfg``."""
+    mode = next((m for m, c in M3_CONFIGS.items() if c == cfg), None)  # full mode streams its images
     if dataset == "multi-label":
-        d = multilabel_data(cfg, data, seed, progress)
+        d = multilabel_data(cfg, data, seed, progress, mode=mode)
     elif dataset == "FashionAI":
-        d = fashionai_data(cfg, seed, progress)
+        d = fashionai_data(cfg, seed, progress, mode=mode)
     else:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {DATASETS}")
     d.cfg = dataset_config(cfg, d.name)
@@ -176,7 +178,8 @@ def build_model(method: str, cfg: M3Config, data: M3Data, seed: int | None = 0):
     if seed is not None:
         seed_everything(seed)
     net = build_backbone(cfg.backbone, width=cfg.width, output_stride=cfg.output_stride,
-                         final_relu=cfg.final_relu, stage=cfg.stage)
+                         final_relu=cfg.final_relu, stage=cfg.stage,
+                         **({} if cfg.pretrained == "scratch" else {"pretrained": cfg.pretrained}))
     if method == "ASEN":
         return ASENGlobal(net, len(data.attributes), embed_dim=cfg.dim, cond_dim=cfg.cond_dim)
     return M3Net(net, data.num_classes, variant=VARIANT[method], cond_dim=cfg.cond_dim, mlp_hidden=cfg.mlp_hidden,
@@ -247,7 +250,14 @@ def train(method: str, model, data: M3Data, cfg: M3Config, seed: int = 0, device
 
     key = {"experiment": "m3net", "method": method, "mode": mode, "seed": seed, "config": cfg,
            "dataset": data.description, "pos_weight": pos_weight}
-    history = fit(model, step, triplet_batches(method, data, cfg, seed), opt, cfg.epochs, scheduler=sched,
+    from ..datasets import triplet_ids
+
+    epoch_batches = triplet_batches(method, data, cfg, seed)
+
+    def batches(e):  # decoded ahead in DataLoader workers when the images stream (else the list itself)
+        return data.images["train"].prefetch(epoch_batches(e), ids_of=triplet_ids, device=dev)
+
+    history = fit(model, step, batches, opt, cfg.epochs, scheduler=sched,
                   device=dev, seed=seed, eval_fn=eval_fn, monitor="valid_MAP@all", mode="max", restore_best=True,
                   progress=progress, verbose=True, cache_key=key)
     model.eval()
@@ -258,8 +268,9 @@ def train(method: str, model, data: M3Data, cfg: M3Config, seed: int = 0, device
 # step 4: evaluation
 # ----------------------------------------------------------------------------------------------------------
 def _image_batches(images, ids, batch: int = 256):
-    for s in range(0, len(ids), batch):
-        yield images.batch(np.asarray(ids[s:s + batch]), hires=False)[0]
+    chunks = [np.asarray(ids[s:s + batch]) for s in range(0, len(ids), batch)]
+    for chunk in images.prefetch(chunks):
+        yield images.batch(chunk, hires=False)[0]
 
 
 def embed(method: str, model, data: M3Data, split: str, ids, n: int, device=None, attention: bool = False) -> dict:
@@ -493,7 +504,7 @@ def m3net(mode: str, data: Path | None, seed: int, progress: bool = True, device
           config: M3Config | None = None) -> M3Result:
     """The ``m3net`` experiment (module docstring). ``data``: a DeepFashion-format folder (list files plus the
     ASEN-style split) replacing the multi-label preset."""
-    cfg = config or M3_CONFIGS[mode]
+    cfg = with_start(config or M3_CONFIGS[mode], "m3net", mode)
     res = M3Result(config=cfg)
     for ds in cfg.datasets:
         d = res.data[ds] = load_data(cfg, ds, data, seed, progress)

@@ -17,7 +17,8 @@ __all__ = ["M3Data", "multilabel_data", "fashionai_data"]
 class M3Data:
     """One dataset in the form every method needs.
 
-    ``images[split]``: :class:`~fashionlab.datasets.TwoScaleImages` (one scale: the input);
+    ``images[split]``: :class:`~fashionlab.datasets.TwoScaleImages` (one scale: the input; streamed from disk for
+    a ``--data`` folder and ``full`` mode, :func:`~fashionlab.datasets.image_source`);
     ``attributes``, ``num_classes`` (``M_n``), ``class_names``; ``class_attribute`` ``(K,)`` and ``offsets``
     (``N + 1``) place the ``K = Σ M_n`` classes side by side; ``train_positives`` ``(n_train, K)`` and
     ``train_labelled`` ``(n_train, N)`` (what M3-Net learns from); ``asen_labels`` (``(id, attribute, value)``
@@ -31,8 +32,9 @@ class M3Data:
 
     def __init__(self, name, root, description, attributes, num_classes, class_names, splits, filenames,
                  train_positives, train_labelled, asen_labels, eval_sets, image_size, progress=False,
-                 regions=None, region_size=None):
-        from ..datasets import TwoScaleImages
+                 regions=None, region_size=None, stream: bool | None = None, mode: str | None = None,
+                 real: bool = False):
+        from ..datasets import image_source
 
         self.name, self.root, self.description = name, Path(root), description
         self.attributes = list(attributes)
@@ -45,8 +47,8 @@ class M3Data:
         self.asen_labels = np.asarray(asen_labels, dtype=np.int64)
         self.eval_sets = eval_sets
         self.filenames = filenames
-        self.images = {s: TwoScaleImages(root, filenames[s], image_size, image_size, progress=progress,
-                                         source=f"filenames_{s}.txt") for s in splits}
+        self.images = {s: image_source(root, filenames[s], image_size, image_size, stream=stream, mode=mode,
+                                       real=real, progress=progress, source=f"filenames_{s}.txt") for s in splits}
         self.regions, self.region_size = regions, region_size
         self.cfg = None
         self._targets = None
@@ -81,7 +83,8 @@ def _eval_sets_from_matrix(q_ids, c_ids, positives: np.ndarray, offsets) -> list
     return sets
 
 
-def multilabel_data(cfg: M3Config, data: Path | None, seed: int, progress: bool = False) -> M3Data:
+def multilabel_data(cfg: M3Config, data: Path | None, seed: int, progress: bool = False,
+                    mode: str | None = None) -> M3Data:
     """The multi-label dataset: ``data`` (a folder with DeepFashion's ``Anno/`` list files and the ASEN-style
     split files beside them) or FashionSynth's multi-label preset (``cfg.num_images`` images at
     ``cfg.image_size`` px). Multi-label truth from ``list_attr_img.txt`` (1 = positive; 0 and -1 = not, as
@@ -126,7 +129,7 @@ def multilabel_data(cfg: M3Config, data: Path | None, seed: int, progress: bool 
     regions, size = _class_regions(root, schema.attributes, names, splits["test"].filenames)
     return M3Data("multi-label", root, desc, schema.attributes, num_classes, names, ("train", "valid", "test"),
                   {s: sp.filenames for s, sp in splits.items()}, pos["train"], labelled, splits["train"].labels,
-                  evals, cfg.image_size, progress, regions, size)
+                  evals, cfg.image_size, progress, regions, size, mode=mode, real=data is not None)
 
 
 def _group_types(df, schema) -> list[int]:
@@ -168,7 +171,7 @@ def _class_regions(root: Path, attributes, names, test_files):
     return out, size
 
 
-def fashionai_data(cfg: M3Config, seed: int, progress: bool = False) -> M3Data:
+def fashionai_data(cfg: M3Config, seed: int, progress: bool = False, mode: str | None = None) -> M3Data:
     """FashionSynth's FashionAI preset in the ASEN split layout (``cfg.fai_num_images`` images at
     ``cfg.image_size`` px): classes = values; training images labelled under one attribute (FashionAI)."""
     from ..datasets import read_asen_split
@@ -196,4 +199,5 @@ def fashionai_data(cfg: M3Config, seed: int, progress: bool = False) -> M3Data:
                                                                                        schema.num_values)}
     desc = f"FashionSynth fashionai, {cfg.fai_num_images} images, {cfg.image_size} px, seed {seed}"
     return M3Data("FashionAI", root, desc, schema.attributes, schema.num_values, names, ("train", "valid", "test"),
-                  {s: sp.filenames for s, sp in splits.items()}, pos, labelled, lab, evals, cfg.image_size, progress)
+                  {s: sp.filenames for s, sp in splits.items()}, pos, labelled, lab, evals, cfg.image_size, progress,
+                  mode=mode)

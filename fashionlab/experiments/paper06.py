@@ -48,13 +48,14 @@ the batches, training step, optimiser, model selection and inference of the netw
 :mod:`fashionlab.models.hls_pipeline`; the paper's tables in :mod:`fashionlab.experiments.paper06_tables`. They
 are re-exported here under their old names.
 
-Fairness: one backbone family (SmallCNN, output stride 8) for every stage-2 network, the same epochs, batch,
+Fairness: one backbone family (the mode's: SmallCNN at output stride 8, or EfficientNet-B4 in ``full``) for
+every stage-2 network, the same epochs, batch,
 optimiser (Adam, cosine schedule), augmentation and model selection (best validation epoch) for all.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,10 @@ from ..datasets.outfits import OUTFIT_SPLITS, OutfitData, imbalance_stats, pipel
 from ..models.hls_pipeline import (MONITOR, adam, crop_batches, detect, method_outputs, predict, scene_batches,
                                    stage2_step, top_attributes, validation_fn)
 from .paper06_tables import PAPER_TABLE4, PAPER_TABLE5, PAPER_TABLE6, PAPER_TABLE7, paper_rows  # noqa: F401
-from .registry import Result, register
+from .registry import Result, added_field, register, with_start
 
 __all__ = ["METHODS", "DETECTOR", "TEST_SETS", "HLSConfig", "HLS_CONFIGS", "HLSData", "HLSResult", "load_data",
-           "build_model", "train", "evaluate", "report", "cache_key", "build_stage2_backbone", "stage2_step",
+           "build_model", "train", "evaluate", "report", "cache_key", "build_stage2_backbone", "build_detector_backbone", "stage2_step",
            "validation_fn", "crop_batches", "adam", "detect", "predict", "method_outputs", "pipeline_crops",
            "stage2_scores", "top_attributes", "train_per_type", "per_type_accuracy", "imbalance_stats",
            "detection_metrics", "detection_rows", "paper_rows", "SPLITS", "MONITOR", "scene_batches", "hls"]
@@ -87,6 +88,16 @@ class HLSConfig:
     ``RandomRotation(0.1)`` turns by up to a tenth of a full circle, ``rotation`` here); Adam; model selection
     on the validation set. Changed for a CPU: small backbones trained from scratch (the paper fine-tunes an
     ImageNet Faster R-CNN InceptionV2 and EfficientNet-B4), 128 px scenes and 64 px crops, a few epochs.
+
+    ``full`` uses the paper's stage-2 backbone, EfficientNet-B4 (``efficientnet_b4``, after its 1x1 head conv:
+    1792 x 7 x 7 at 224 px, the grid MTL w/ RNN+VA attends over) on 224 px crops (B4's own resolution is 380 px;
+    224 keeps a 7 x 7 grid at a third of the cost and the crops' memory within bounds: garments are at most about
+    200 px in a 256 px scene). Stage 1 has no InceptionV2 in torchvision: the closest is the same single-map
+    Faster R-CNN on ResNet-50 cut after ``layer3`` (``det_backbone="resnet50"``, ``det_stage="layer3"``: one
+    1024-channel map at stride 16, as the TF Object Detection API's Faster R-CNN takes InceptionV2's stride-16
+    Mixed_4e map, and as its ``faster_rcnn_resnet50`` takes this very cut); torchvision's FPN detectors
+    (``fasterrcnn_resnet50_fpn``) are further from the paper (several maps) and from this recipe's detector
+    code. ``pretrained``: ``scratch`` or ``imagenet`` (both backbones; the paper's start is ImageNet for both).
     """
 
     num_scenes: int
@@ -118,6 +129,10 @@ class HLSConfig:
     backbone: str = "smallcnn"
     stage: str | None = None
     final_relu: bool = True
+    # the stage-1 backbone and the start (added fields: left out of the trained-model cache key at their defaults)
+    det_backbone: str = added_field("smallcnn")  # smallcnn: models.hls.detector_backbone of det_width
+    det_stage: str | None = added_field(None)
+    pretrained: str = added_field("scratch")  # "scratch" or "imagenet" (torchvision backbones only)
 
 
 HLS_CONFIGS = {
@@ -126,9 +141,10 @@ HLS_CONFIGS = {
     # 6-epoch calibration run its validation mAP still rose by about a point per epoch at the end), the five
     # stage-2 networks and the four per-type ones about 4 (8 epochs of 7,308 crops each)
     "default": HLSConfig(num_scenes=2400, epochs=8, det_epochs=8),
-    # a GPU: more scenes, larger pictures and backbones
-    "full": HLSConfig(num_scenes=20000, epochs=30, det_epochs=30, scene_size=256, crop_size=128, width=32,
-                      det_width=32, lr=1e-3),
+    # a GPU: more scenes, larger pictures, the paper's EfficientNet-B4 for stage 2 and the closest torchvision
+    # backbone to its InceptionV2 for stage 1 (ResNet-50 to layer3); width/det_width are the SmallCNNs', unused
+    "full": HLSConfig(num_scenes=20000, epochs=30, det_epochs=30, scene_size=256, crop_size=224, width=32,
+                      det_width=32, lr=1e-3, backbone="efficientnet_b4", det_backbone="resnet50", det_stage="layer3"),
 }
 
 
@@ -162,8 +178,24 @@ def build_stage2_backbone(cfg: HLSConfig):
     attention of MTL w/ RNN+VA), :func:`fashionlab.models.build_backbone`."""
     from ..models import build_backbone
 
+    if cfg.pretrained == "scratch":
+        return build_backbone(cfg.backbone, width=cfg.width, output_stride=cfg.output_stride,
+                              final_relu=cfg.final_relu, stage=cfg.stage)
     return build_backbone(cfg.backbone, width=cfg.width, output_stride=cfg.output_stride, final_relu=cfg.final_relu,
-                          stage=cfg.stage)
+                          stage=cfg.stage, pretrained=cfg.pretrained)
+
+
+def build_detector_backbone(cfg: HLSConfig):
+    """The stage-1 detector's backbone: None for ``det_backbone="smallcnn"`` (then
+    :func:`fashionlab.models.build_detector` builds its SmallCNN of ``det_width``), else ``cfg.det_backbone`` cut at
+    ``cfg.det_stage`` (:func:`fashionlab.models.backbone`), ImageNet-initialised when ``cfg.pretrained`` says so."""
+    from ..models import build_backbone
+
+    if cfg.det_backbone == "smallcnn":
+        if cfg.pretrained != "scratch":
+            build_backbone("smallcnn", pretrained=cfg.pretrained)  # raises: no ImageNet SmallCNN
+        return None
+    return build_backbone(cfg.det_backbone, stage=cfg.det_stage, pretrained=cfg.pretrained)
 
 
 def build_model(method: str, cfg: HLSConfig, data: HLSData, seed: int = 0):
@@ -184,9 +216,11 @@ def build_model(method: str, cfg: HLSConfig, data: HLSData, seed: int = 0):
     if method == DETECTOR:
         seed_everything(seed)
         scale = cfg.scene_size / 128
+        body = build_detector_backbone(cfg)
         return build_detector(num_classes=data.num_types, image_size=cfg.scene_size, width=cfg.det_width,
                               representation_dim=cfg.det_representation,
-                              anchor_sizes=tuple(max(4, round(a * scale)) for a in (12, 24, 48, 96)))
+                              anchor_sizes=tuple(max(4, round(a * scale)) for a in (12, 24, 48, 96)),
+                              **({} if body is None else {"backbone": body}))
     if method == "MTL w/ RNN+VA":
         seed_everything(seed)
         return MTLRNNVA(build_stage2_backbone(cfg), data.num_types, data.num_categories, data.num_attributes,
@@ -212,7 +246,7 @@ def cache_key(method: str, cfg: HLSConfig, data: HLSData, seed: int, **extra) ->
     """The ``engine.fit`` cache key of one trained network: experiment, method, mode (the name of ``cfg`` in
     :data:`HLS_CONFIGS`, ``"custom"`` for another config), seed, config, dataset, plus ``extra`` (the ``stage``:
     which network of a method)."""
-    mode = next((m for m, c in HLS_CONFIGS.items() if c == cfg), "custom")
+    mode = next((m for m, c in HLS_CONFIGS.items() if replace(c, pretrained=cfg.pretrained) == cfg), "custom")
     return {"experiment": EXPERIMENT, "method": method, "mode": mode, "seed": int(seed), "config": cfg,
             "dataset": data.description, **extra}
 
@@ -445,6 +479,9 @@ def report(cfg: HLSConfig, data: HLSData, detection: dict, scores: dict, det_cro
         f"Hierarchy violations: predicted attributes (each item's top {cfg.violation_k}; second row: sigmoid >= "
         f"{cfg.threshold}) that cannot apply to the predicted category, percent of all predicted attributes.",
     ]
+    if cfg.det_backbone != "smallcnn" or cfg.pretrained != "scratch":  # the method's name says SmallCNN, scratch
+        notes.append(f"The row '{DETECTOR}' is this config's detector: Faster R-CNN on {cfg.det_backbone} "
+                     f"(cut after {cfg.det_stage}), start {cfg.pretrained}; stage 2 on {cfg.backbone}.")
     return HLSResult(rows=rows, paper_rows=paper_rows(), dataset=d.description, notes=notes, config=cfg, data=d,
                      detection=detection, scores=scores, det_crops=det_crops, table5=table5, **objects)
 
@@ -458,7 +495,7 @@ def report(cfg: HLSConfig, data: HLSData, detection: dict, scores: dict, det_cro
 def hls(mode: str, data: Path | None, seed: int, progress: bool = True, device=None,
         config: HLSConfig | None = None) -> HLSResult:
     """The ``hls`` experiment (module docstring). ``data``: a folder in the outfit preset's layout."""
-    cfg = config or HLS_CONFIGS[mode]
+    cfg = with_start(config or HLS_CONFIGS[mode], EXPERIMENT, mode)
     seconds, t = {}, time.perf_counter()
     d = load_data(cfg, data, seed, progress=progress)
     seconds["data"] = time.perf_counter() - t

@@ -4,13 +4,16 @@ Each notebook's experiment is one function registered here by name. The notebook
 the results; the command line runs the same function (``fashionlab reproduce NAME``). Both write
 ``NAME.json`` and ``NAME.md`` with the schema of docs/architecture.md ("Results file"):
 
-``{"experiment", "mode", "seed", "device", "seconds", "dataset", "rows": [...], "paper_rows": [...]}``,
-each row ``{"method", "metric", "value"}`` plus ``"attribute"`` where the number is per attribute; values
-are percentages as in the papers.
+``{"experiment", "mode", "seed", "device", "start", "seconds", "dataset", "rows": [...], "paper_rows": [...]}``,
+each row ``{"method", "metric", "value", "start"}`` plus ``"attribute"`` where the number is per attribute; values
+are percentages as in the papers. ``start`` is where the networks' backbones started: ``scratch``, ``imagenet``
+(torchvision's ImageNet weights; ``--pretrained imagenet``) or ``none`` (no network, e.g. the random baseline);
+files written before it existed lack it (:func:`load` and :func:`to_markdown` read them as they are).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -24,7 +27,37 @@ from typing import Callable
 from ..config import get_mode, results_dir
 
 __all__ = ["Experiment", "Result", "register", "get", "names", "run", "load", "map_rows", "rows_to_markdown",
-           "check_out_dir", "write_results"]
+           "check_out_dir", "write_results", "added_field", "with_start", "BACKBONE_FIELDS"]
+
+#: The config fields that name a backbone (checked by :func:`with_start`).
+BACKBONE_FIELDS = ("backbone", "local_backbone", "det_backbone")
+
+
+def added_field(default):
+    """A config dataclass field added after trained models were cached: left out of the trained-model cache key
+    while it has ``default`` (``engine.KEY_OMITS_DEFAULT``), so those models' keys, and so the cached models,
+    stay valid; any other value is in the key."""
+    from ..engine import KEY_OMITS_DEFAULT
+
+    return field(default=default, metadata={KEY_OMITS_DEFAULT: True})
+
+
+def with_start(cfg, experiment: str, mode: str):
+    """``cfg`` with the start the user asked for (``--pretrained``, ``run(pretrained=)``, ``$FASHIONLAB_PRETRAINED``:
+    :func:`fashionlab.models.backbones.requested_start`) in its ``pretrained`` field, checked before any work
+    (:func:`fashionlab.models.backbones.check_start`): the ImageNet start with a SmallCNN config raises
+    ``ValueError`` naming ``experiment`` and ``mode``, and a missing ImageNet file the ``FileNotFoundError`` that names
+    it, its folder and the download switch. Nothing asked: ``cfg`` as it is (its own field, ``scratch`` by default)."""
+    from ..models.backbones import check_start, requested_start
+
+    if not hasattr(cfg, "pretrained"):
+        return cfg
+    start = requested_start()
+    if start is not None and start != cfg.pretrained:
+        cfg = dataclasses.replace(cfg, pretrained=start)
+    check_start(cfg.pretrained, [getattr(cfg, f, None) for f in BACKBONE_FIELDS],
+                f"experiment {experiment!r}, mode {mode!r}")
+    return cfg
 
 
 @dataclass
@@ -34,7 +67,8 @@ class Result:
 
     ``rows`` and ``paper_rows`` are lists of ``{"method", "metric", "value"}`` (plus ``"attribute"`` where the
     number is per attribute; values are percentages as in the papers). :func:`run` fills ``experiment``,
-    ``mode``, ``seed`` and ``seconds``; :meth:`to_json` is what ``NAME.json`` holds."""
+    ``mode``, ``seed``, ``seconds`` and ``start`` (the config's ``pretrained``: ``scratch`` or ``imagenet``;
+    ``none`` without a config); :meth:`to_json` is what ``NAME.json`` holds, ``start`` in every row too."""
 
     rows: list[dict] = field(default_factory=list)
     paper_rows: list[dict] = field(default_factory=list)
@@ -45,11 +79,14 @@ class Result:
     mode: str = ""
     seed: int = 0
     seconds: float = 0.0
+    start: str = ""
 
     def to_json(self) -> dict:
-        """The results-file dict (docs/architecture.md, "Results file"); ``notes`` only when there are some."""
+        """The results-file dict (docs/architecture.md, "Results file"); ``notes`` only when there are some.
+        ``start`` at the top and in each of our rows (not the paper's rows: those are the paper's own start)."""
+        rows = [{**r, "start": self.start} if self.start and "start" not in r else r for r in self.rows]
         out = {"experiment": self.experiment, "mode": self.mode, "seed": self.seed, "device": self.device,
-               "seconds": round(self.seconds, 1), "dataset": self.dataset, "rows": self.rows,
+               "start": self.start, "seconds": round(self.seconds, 1), "dataset": self.dataset, "rows": rows,
                "paper_rows": self.paper_rows}
         if self.notes:
             out["notes"] = self.notes
@@ -201,7 +238,7 @@ def write_results(doc: dict, out: str | Path) -> Path:
 
 def run(name: str, mode: str | None = None, data: str | Path | None = None, seed: int = 0,
         out: str | Path | None = "default", progress: bool = True, device=None, retrain: bool = False,
-        **options) -> Result:
+        pretrained: str | None = None, **options) -> Result:
     """Run experiment ``name`` and return its typed :class:`Result`; write ``NAME.json``/``NAME.md`` into ``out``.
 
     ``out="default"`` means :func:`fashionlab.config.results_dir`; ``out=None`` writes nothing (notebooks in
@@ -210,10 +247,13 @@ def run(name: str, mode: str | None = None, data: str | Path | None = None, seed
     renamed into place when complete). ``device`` (``"cpu"``, ``"cuda"``, a
     ``torch.device`` or None for the default order) is resolved here, once, and handed to every step.
     Trained models are cached (``engine.fit(cache_key=...)``): a second run loads them; ``retrain=True``
-    trains everything again. ``options`` go to the experiment function (e.g. ``config=`` or a student's
+    trains everything again. ``pretrained`` (``"scratch"`` or ``"imagenet"``; None: ``$FASHIONLAB_PRETRAINED``,
+    else each config's own, ``scratch``) is the start of every torchvision backbone (:func:`with_start`; checked
+    before any training: a SmallCNN config or a missing weights file fails first). ``options`` go to the experiment function (e.g. ``config=`` or a student's
     module where the recipe takes one).
     """
     from .. import engine
+    from ..models.backbones import pretrained_start
 
     exp = get(name)
     mode = get_mode(mode)
@@ -221,7 +261,7 @@ def run(name: str, mode: str | None = None, data: str | Path | None = None, seed
         out = check_out_dir(results_dir() if out == "default" else out)  # before any work starts
     dev = engine.device(device, verbose=False)
     t0 = time.perf_counter()
-    with engine.retraining(True) if retrain else contextlib.nullcontext():
+    with engine.retraining(True) if retrain else contextlib.nullcontext(), pretrained_start(pretrained):
         result = exp.fn(mode=mode, data=None if data is None else Path(data), seed=seed, progress=progress,
                         device=dev, **options)
     if not isinstance(result, Result):
@@ -229,6 +269,8 @@ def run(name: str, mode: str | None = None, data: str | Path | None = None, seed
     result.experiment, result.mode, result.seed = name, mode, seed
     result.seconds = time.perf_counter() - t0
     result.device = str(dev)
+    cfg = getattr(result, "config", None)
+    result.start = result.start or getattr(cfg, "pretrained", None) or ("scratch" if cfg is not None else "none")
     _check_rows(result.rows, name, "rows")
     _check_rows(result.paper_rows, name, "paper_rows")
     if out is not None:
@@ -319,7 +361,8 @@ def to_markdown(result: dict) -> str:
         f"# {result['experiment']}",
         "",
         f"mode `{result['mode']}`, seed {result['seed']}, device `{result['device']}`, "
-        f"{result['seconds']:.0f} s. Values are percentages.",
+        + (f"start `{result['start']}`, " if result.get("start") else "")
+        + f"{result['seconds']:.0f} s. Values are percentages.",
         "",
         f"## Ours: {result['dataset']}",
         "",

@@ -3,30 +3,45 @@
 The papers put their heads on a convolutional feature map, not on an ImageNet classifier
 (docs/implementations.md §2, §3, §6; the paper texts for VGG16 and AlexNet):
 
-================  =========================  ==========================================  ========================
-name              default stage              used by                                     map at 224 px
-================  =========================  ==========================================  ========================
-``resnet50``      ``layer3``                 ASEN, ASEN++ global branch (§2, §3)         1024 x 14 x 14
-``resnet34``      ``layer3``                 ASEN++ local branch, on 112 px crops (§3)   256 x 14 x 14 (7x7 @112)
-``resnet18``      ``layer3``                 CSN, on 112 px images (§6)                  256 x 14 x 14 (7x7 @112)
-``vgg16``         ``conv5`` (before pool5)   multi-column recognition (paper 01)         512 x 14 x 14
-``alexnet``       ``features`` (after pool5) part-guided search (paper 04)               256 x 6 x 6
-``smallcnn``      (whole net)                quick/default modes on a laptop CPU         128 x 14 x 14 (4x4 @64)
-================  =========================  ==========================================  ========================
+===================  ============================  ==========================================  ===========================
+name                 default stage                 used by                                     map at 224 px
+===================  ============================  ==========================================  ===========================
+``resnet50``         ``layer3``                    ASEN, ASEN++ global branch (§2, §3)         1024 x 14 x 14
+``resnet34``         ``layer3``                    ASEN++ local branch, on 112 px crops (§3)   256 x 14 x 14 (7x7 @112)
+``resnet18``         ``layer3``                    CSN, on 112 px images (§6)                  256 x 14 x 14 (7x7 @112)
+``vgg16``            ``conv5`` (before pool5)      multi-column recognition (paper 01)         512 x 14 x 14
+``alexnet``          ``features`` (after pool5)    part-guided search (paper 04: ``conv5``)    256 x 6 x 6 (13x13 @conv5)
+``efficientnet_b4``  ``features`` (1x1 head conv)  HLS stage-2 classifiers (paper 06)          1792 x 7 x 7
+``smallcnn``         (whole net)                   quick/default modes on a laptop CPU         128 x 14 x 14 (4x4 @64)
+===================  ============================  ==========================================  ===========================
 
-``vgg16_bn`` is offered beside ``vgg16`` because plain VGG trains poorly from scratch, which is what every
+``efficientnet_b0`` .. ``efficientnet_b4`` (stages ``stem``, ``stage1`` .. ``stage7``, ``features``; total stride 32)
+are torchvision's; paper 06 compares B1-B4 and keeps B4. ``vgg16_bn`` is offered beside ``vgg16`` because plain VGG trains poorly from scratch, which is what every
 mode without downloaded weights does. Which backbone a mode uses is the experiment's choice (docs/architecture.md
 principle 4: the mode changes sizes, never the logic); ``full`` mode on a GPU uses the papers' ones.
 
 Weights: ``pretrained=False`` (the default) builds torchvision's architecture with ``weights=None``.
 ``pretrained=True`` loads torchvision's ImageNet file from ``weights_path`` or from the torch hub cache,
-``torch.hub.get_dir()/checkpoints/<file>``, and never downloads: without the file it raises
-``FileNotFoundError`` that names the file and the folder to put it in (:func:`pretrained_weights_file`).
+``torch.hub.get_dir()/checkpoints/<file>`` (``TORCH_HOME`` moves it). Offline by default: without the file it
+raises ``FileNotFoundError`` that names the file, the folder to put it in (:func:`pretrained_weights_file`) and
+the switch below. A loaded backbone is an :class:`ImageNetBackbone` and says so in its ``repr`` (``weights='resnet50-0676ba61.pth'``), so a trained
+model started from ImageNet never shares a trained-model cache entry with one started from scratch; a backbone
+without weights has the same ``repr`` as before that field existed. The user's choice to download: ``download=True``, ``FASHIONLAB_DOWNLOAD_WEIGHTS=1`` or
+``fashionlab reproduce --download-weights`` let torch.hub (torchvision's own mechanism) fetch the file from
+torchvision's URL into that cache, checking the hash prefix in its name (:func:`download_pretrained_weights`);
+a failed download raises :class:`WeightsDownloadError` naming the URL and the cache file, and leaves no file.
+
+The start of an experiment (``scratch`` or ``imagenet``) is the recipes' ``pretrained`` config field; the user's
+switch is ``fashionlab reproduce --pretrained imagenet``, ``experiments.run(..., pretrained="imagenet")`` or
+``FASHIONLAB_PRETRAINED=imagenet`` (:func:`requested_start`, :func:`pretrained_start`; applied to a config by
+:func:`fashionlab.experiments.registry.with_start`). Default: ``scratch``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import OrderedDict
+from contextvars import ContextVar
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -38,13 +53,32 @@ __all__ = [
     "backbone",
     "build_backbone",
     "Backbone",
+    "ImageNetBackbone",
     "SmallCNN",
     "GlobalPoolEmbedding",
     "BACKBONES",
     "output_size",
     "pretrained_weights_file",
     "pretrained_weights_candidates",
+    "download_pretrained_weights",
+    "download_enabled",
+    "WeightsDownloadError",
+    "DOWNLOAD_ENV",
+    "PRETRAINED_ENV",
+    "STARTS",
+    "requested_start",
+    "pretrained_start",
+    "check_start",
 ]
+
+#: The environment variable that, set to 1/true/yes/on, lets ``pretrained=True`` download a missing ImageNet file.
+DOWNLOAD_ENV = "FASHIONLAB_DOWNLOAD_WEIGHTS"
+#: The environment variable that picks the start of every recipe's torchvision backbones: scratch or imagenet.
+PRETRAINED_ENV = "FASHIONLAB_PRETRAINED"
+#: The starts a recipe's ``pretrained`` field takes: random initialisation, or torchvision's ImageNet weights.
+STARTS = ("scratch", "imagenet")
+
+_EFFICIENTNET_STAGES = ("stem",) + tuple(f"stage{i}" for i in range(1, 8)) + ("features",)
 
 #: name -> (stages offered, default stage). Stages are listed in order of depth.
 BACKBONES: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -54,6 +88,7 @@ BACKBONES: dict[str, tuple[tuple[str, ...], str | None]] = {
     "vgg16": (("conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "conv4", "pool4", "conv5", "pool5"), "conv5"),
     "vgg16_bn": (("conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "conv4", "pool4", "conv5", "pool5"), "conv5"),
     "alexnet": (("conv1", "conv2", "conv3", "conv4", "conv5", "features"), "features"),
+    **{f"efficientnet_b{i}": (_EFFICIENTNET_STAGES, "features") for i in range(5)},
     "smallcnn": (("features",), "features"),
 }
 
@@ -66,10 +101,14 @@ _WEIGHTS = {
     "vgg16": ("VGG16_Weights", ("IMAGENET1K_V1",)),
     "vgg16_bn": ("VGG16_BN_Weights", ("IMAGENET1K_V1",)),
     "alexnet": ("AlexNet_Weights", ("IMAGENET1K_V1",)),
+    # EfficientNet: the original (rwightman-ported) V1 files first; B1 also has torchvision's V2 recipe
+    **{f"efficientnet_b{i}": (f"EfficientNet_B{i}_Weights", ("IMAGENET1K_V1",) + (("IMAGENET1K_V2",) if i == 1 else ()))
+       for i in range(5)},
 }
 
 _ALIASES = {"resnet-18": "resnet18", "resnet-34": "resnet34", "resnet-50": "resnet50", "vgg": "vgg16",
-            "vgg-16": "vgg16", "vgg16-bn": "vgg16_bn", "small": "smallcnn", "small_cnn": "smallcnn"}
+            "vgg-16": "vgg16", "vgg16-bn": "vgg16_bn",
+            **{f"efficientnet-b{i}": f"efficientnet_b{i}" for i in range(5)}, "small": "smallcnn", "small_cnn": "smallcnn"}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -95,6 +134,18 @@ _SIZE_KEEPING = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Dropout
                  nn.GroupNorm, nn.LeakyReLU, nn.Tanh, nn.Sigmoid)
 
 
+def _is_mbconv(module: nn.Module) -> bool:
+    from torchvision.models.efficientnet import MBConv
+
+    return isinstance(module, MBConv)
+
+
+def _is_squeeze_excitation(module: nn.Module) -> bool:
+    from torchvision.ops.misc import SqueezeExcitation
+
+    return isinstance(module, SqueezeExcitation)
+
+
 def _analytic_size(module: nn.Module, size: tuple[int, int]) -> tuple[int, int] | None:
     """Spatial output size by arithmetic, or ``None`` when a layer type is not known here."""
     from torchvision.models.resnet import BasicBlock, Bottleneck
@@ -114,6 +165,10 @@ def _analytic_size(module: nn.Module, size: tuple[int, int]) -> tuple[int, int] 
         return size
     if isinstance(module, BasicBlock):
         return _analytic_size(module.conv2, _analytic_size(module.conv1, size))
+    if _is_mbconv(module):  # torchvision EfficientNet's block: the residual keeps the size of its main path
+        return _analytic_size(module.block, size)
+    if _is_squeeze_excitation(module):
+        return size
     if isinstance(module, Bottleneck):
         return _analytic_size(module.conv3, _analytic_size(module.conv2, _analytic_size(module.conv1, size)))
     if isinstance(module, nn.Sequential):
@@ -189,6 +244,21 @@ class Backbone(nn.Sequential):
         return f"name={self.name!r}, stage={self.stage!r}, out_channels={self.out_channels}, stride={self.stride}"
 
 
+class ImageNetBackbone(Backbone):
+    """A :class:`Backbone` whose weights came from an ImageNet file: ``weights`` is the file's name, and the ``repr``
+    says so (``ImageNetBackbone(name='resnet50', ..., weights='resnet50-0676ba61.pth')``), so a model started from
+    ImageNet never shares a trained-model cache entry with one started from scratch. A subclass rather than a field
+    of :class:`Backbone`, whose code (part of every cache key of the models built on it) stays as it was."""
+
+    def __init__(self, layers: "OrderedDict[str, nn.Module]", out_channels: int, name: str, stage: str | None,
+                 weights: str, in_channels: int = 3):
+        super().__init__(layers, out_channels, name, stage, in_channels=in_channels)
+        self.weights = str(weights)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", weights={self.weights!r}"
+
+
 def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(OrderedDict(
         conv=nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
@@ -225,7 +295,7 @@ class SmallCNN(Backbone):
 
 
 def build_backbone(name: str = "smallcnn", width: int = 32, output_stride: int = 16, final_relu: bool = True,
-                   stage: str | None = None) -> Backbone:
+                   stage: str | None = None, pretrained: bool | str = False) -> Backbone:
     """The feature-map backbone of the ASEN-style models of papers 03, 05 and 06 (ASEN slides "Overview": a CNN
     feature map for the attention modules).
 
@@ -233,9 +303,15 @@ def build_backbone(name: str = "smallcnn", width: int = 32, output_stride: int =
     so a 48 px input gives a 6 x 6 map (the role of ResNet-50's 14 x 14 after layer3 at 224 px,
     docs/implementations.md §2 "Backbone"), 16 keeps it as built; ``final_relu=False`` ends the network at
     its last BatchNorm (centred features: a from-scratch network's post-ReLU features start all alike).
-    Any other ``name`` goes to :func:`backbone`, cut at ``stage`` (the other arguments then do not apply)."""
+    Any other ``name`` goes to :func:`backbone`, cut at ``stage`` (the other arguments then do not apply).
+    ``pretrained``: a recipe's start, ``"scratch"`` or ``"imagenet"`` (or a bool); ImageNet weights load into a
+    torchvision backbone only (:func:`backbone`); a SmallCNN asked for them raises ``ValueError``."""
+    load = pretrained is True or (isinstance(pretrained, str) and _check_start_name(pretrained, "pretrained") == "imagenet")
     if name != "smallcnn":
-        return backbone(name, stage=stage)
+        return backbone(name, stage=stage, pretrained=load)
+    if load:
+        raise ValueError("smallcnn has no ImageNet weights (it is trained from scratch); pretrained='imagenet' needs "
+                         "a torchvision backbone")
     net = SmallCNN(width=width)
     if output_stride == 8:
         net.block5.conv.stride = (1, 1)
@@ -316,9 +392,9 @@ def pretrained_weights_file(name: str, which: str | None = None) -> Path:
     """Where ``pretrained=True`` expects the ImageNet file: ``torch.hub.get_dir()/checkpoints/<file>``.
 
     ``which`` picks a torchvision weights version (e.g. ``"IMAGENET1K_V2"``); default: the preferred one.
-    Set ``TORCH_HOME`` (or call ``torch.hub.set_dir``) to move the folder. Nothing is downloaded at run
-    time (docs/architecture.md: data and weights are never fetched by the code); ``full`` mode tells the user where to
-    put the file instead.
+    Set ``TORCH_HOME`` (or call ``torch.hub.set_dir``) to move the folder. Nothing is downloaded unless the
+    user asks (``download=True``, ``$FASHIONLAB_DOWNLOAD_WEIGHTS``, ``--download-weights``: module docstring);
+    otherwise the error tells the user where to put the file.
     """
     cands = pretrained_weights_candidates(name)
     if which is not None:
@@ -328,7 +404,8 @@ def pretrained_weights_file(name: str, which: str | None = None) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / cands[0][1]
 
 
-def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.PathLike | None) -> Path:
+def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.PathLike | None,
+                  download: bool | None = None, progress: bool = True) -> Path:
     if weights_path is not None:
         path = Path(weights_path).expanduser()
         if path.is_dir():
@@ -351,6 +428,8 @@ def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.Path
     for _, fname in cands:
         if (folder / fname).is_file():
             return folder / fname
+    if download_enabled(download):
+        return download_pretrained_weights(name, cands[0][0], progress=progress)
     import torchvision.models as tvm
 
     enum = getattr(tvm, _WEIGHTS[_canonical(name)][0])
@@ -359,9 +438,75 @@ def _find_weights(name: str, pretrained: bool | str, weights_path: str | os.Path
     raise FileNotFoundError(
         f"ImageNet weights for {name} not found: put the file {first_file!r}{others} into the folder "
         f"{str(folder)!r} (torch.hub.get_dir()/checkpoints; set TORCH_HOME to move it), or pass "
-        f"weights_path=. fashionlab never downloads at run time; the file is torchvision's "
-        f"{enum.__name__}.{first_member}, {getattr(enum, first_member).url}. Without weights use pretrained=False."
+        f"weights_path=. The file is torchvision's {enum.__name__}.{first_member}, "
+        f"{getattr(enum, first_member).url}. fashionlab downloads nothing unless asked: {DOWNLOAD_ENV}=1, "
+        f"`fashionlab reproduce --download-weights` or backbone(..., download=True) let torch.hub fetch it into "
+        f"that folder. Without weights use pretrained=False."
     )
+
+
+class WeightsDownloadError(OSError):
+    """A download of an ImageNet weights file failed (no network, an HTTP error, a wrong hash); the message names
+    the URL and the cache file, and no file (complete or partial) is left there."""
+
+
+def download_enabled(download: bool | None = None) -> bool:
+    """Whether a missing ImageNet file may be downloaded: ``download`` when given, else
+    ``$FASHIONLAB_DOWNLOAD_WEIGHTS`` (``1``, ``true``, ``yes`` or ``on``). Off by default."""
+    if download is not None:
+        return bool(download)
+    return os.environ.get(DOWNLOAD_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def download_pretrained_weights(name: str, which: str | None = None, progress: bool = True) -> Path:
+    """Fetch torchvision's ImageNet file for backbone ``name`` (weights version ``which``, default the preferred
+    one) into ``torch.hub.get_dir()/checkpoints`` and return its path; a file already there is returned as is.
+
+    The download is torchvision's own mechanism, as ``Weights.get_state_dict`` / ``torch.hub.load_state_dict_from_url``
+    do it: ``torch.hub.download_url_to_file`` from the enum's URL into a temporary file beside the target, the
+    SHA-256 checked against the hash prefix in the file name (``resnet18-f37072fd.pth``), then moved into place.
+    Any failure raises :class:`WeightsDownloadError` naming the URL and the cache file; nothing is left behind.
+    """
+    import re
+    import sys
+    import urllib.error
+
+    import torchvision.models as tvm
+
+    key = _canonical(name)
+    cands = pretrained_weights_candidates(key)
+    member = (which or cands[0][0]).upper()
+    if member not in [m for m, _ in cands]:
+        raise ValueError(f"{name}: unknown weights {which!r}; known: {[m for m, _ in cands]}")
+    url = getattr(getattr(tvm, _WEIGHTS[key][0]), member).url
+    target = pretrained_weights_file(key, member)
+    if target.is_file():
+        return target
+    folder = target.parent
+    made = [p for p in (folder.parent, folder) if not p.exists()]
+    hash_regex = getattr(torch.hub, "HASH_REGEX", re.compile(r"-([a-f0-9]*)\."))
+    m = hash_regex.search(target.name)
+    print(f'Downloading: "{url}" to {target}', file=sys.stderr, flush=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(url, str(target), hash_prefix=m.group(1) if m else None, progress=progress)
+    except (OSError, RuntimeError, ValueError, urllib.error.URLError) as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            why = f"HTTP {exc.code} {exc.reason}"
+        elif isinstance(exc, urllib.error.URLError):
+            why = f"cannot reach the server ({exc.reason})"
+        else:
+            why = " ".join(str(exc).split()) or type(exc).__name__
+        for p in reversed(made):  # folders this call created, if still empty
+            try:
+                p.rmdir()
+            except OSError:
+                pass
+        raise WeightsDownloadError(
+            f"downloading the ImageNet weights for {key} failed: {why}; URL {url}, cache file {target} (nothing "
+            f"was saved). Check the network, or download the file yourself and put it there (TORCH_HOME moves "
+            f"the folder), or pass weights_path=.") from exc
+    return target
 
 
 def _load_state_dict(path: Path, name: str = "") -> dict:
@@ -399,16 +544,19 @@ def _load_weights_into(model: nn.Module, state: dict, path: Path, name: str) -> 
 # the factory
 # ----------------------------------------------------------------------------------------------------------
 def backbone(name: str, stage: str | None = None, pretrained: bool | str = False,
-             weights_path: str | os.PathLike | None = None, **kwargs) -> Backbone:
+             weights_path: str | os.PathLike | None = None, download: bool | None = None,
+             **kwargs) -> Backbone:
     """A feature-map extractor ``name`` cut after ``stage``, with ``.out_channels`` and ``.output_size(px)``.
 
     ``name``: ``resnet18``, ``resnet34``, ``resnet50`` (stages ``layer1``..``layer4``, default ``layer3`` as
     in ASEN/ASEN++/CSN); ``vgg16``/``vgg16_bn`` (``convK`` ends at block K's last ReLU, ``poolK`` after
     its max-pool; default ``conv5`` = "all layers before Pool5" of paper 01); ``alexnet`` (``conv1``..
-    ``conv5`` after each ReLU, default ``features`` = after pool5, paper 04); ``smallcnn`` (keyword
+    ``conv5`` after each ReLU, default ``features`` = after pool5); ``efficientnet_b0`` .. ``efficientnet_b4``
+    (``stem``, ``stage1`` .. ``stage7``, default ``features`` = after the 1x1 head conv, paper 06); ``smallcnn`` (keyword
     ``width``, see :class:`SmallCNN`). ``pretrained=True`` (or a weights version such as
     ``"IMAGENET1K_V2"``) loads torchvision's ImageNet file from ``weights_path`` (file or folder) or the
-    torch hub cache and never downloads (module docstring). Implements docs/architecture.md principles 4 and 5:
+    torch hub cache; when it is missing there, ``download=True`` (default ``None``: ``$FASHIONLAB_DOWNLOAD_WEIGHTS``,
+    off unless set) downloads it with torch.hub, else the error says where to put it (module docstring). Implements docs/architecture.md principles 4 and 5:
     the same factory serves every mode, and the result runs on any device.
     """
     key = _canonical(name)
@@ -426,9 +574,9 @@ def backbone(name: str, stage: str | None = None, pretrained: bool | str = False
     import torchvision.models as tvm
 
     load = bool(pretrained) or weights_path is not None
-    if not load and not key.startswith("resnet"):
+    if not load and key in ("vgg16", "vgg16_bn", "alexnet"):
         return _features_from_scratch(key, stage)
-    path = _find_weights(key, pretrained or True, weights_path) if load else None
+    path = _find_weights(key, pretrained or True, weights_path, download=download) if load else None
     state = _load_state_dict(path, key) if load else None
     full = getattr(tvm, key)(weights=None)
     if state is not None:
@@ -440,15 +588,19 @@ def backbone(name: str, stage: str | None = None, pretrained: bool | str = False
         layers = OrderedDict((n, getattr(full, n)) for n in names)
         last = layers[stage][-1]
         out_channels = (last.bn3 if hasattr(last, "bn3") else last.bn2).num_features
-        return Backbone(layers, out_channels, key, stage)
-
-    feats = full.features
-    end = _features_end(key, stage, feats)
-    return _truncated_features(key, stage, feats, end)
+        net = Backbone(layers, out_channels, key, stage)
+    else:
+        feats = full.features
+        net = _truncated_features(key, stage, feats, _features_end(key, stage, feats))
+    if path is None:
+        return net
+    return ImageNetBackbone(OrderedDict(net.named_children()), net.out_channels, key, stage, weights=path.name)
 
 
 def _features_end(key: str, stage: str, feats: nn.Sequential) -> int:
     """Index in torchvision's ``features`` just after ``stage``."""
+    if key.startswith("efficientnet"):  # stem, seven MBConv stages, the 1x1 head conv
+        return len(feats) if stage == "features" else _EFFICIENTNET_STAGES.index(stage) + 1
     if key.startswith("vgg"):  # five blocks, each ends in a max-pool
         pools = [i for i, m in enumerate(feats) if isinstance(m, nn.MaxPool2d)]
         return pools[int(stage[-1]) - 1] + (1 if stage.startswith("pool") else 0)
@@ -480,7 +632,65 @@ def _features_from_scratch(key: str, stage: str) -> Backbone:
 
 def _truncated_features(key: str, stage: str, feats: nn.Sequential, end: int) -> Backbone:
     kept = list(feats)[:end]
-    out_channels = [m for m in kept if isinstance(m, nn.Conv2d)][-1].out_channels
+    out_channels = [m for m in nn.Sequential(*kept).modules() if isinstance(m, nn.Conv2d)][-1].out_channels
     # keep torchvision's keys ("features.0.weight") so ImageNet state dicts map one to one
     layers = OrderedDict(features=nn.Sequential(OrderedDict((str(i), m) for i, m in enumerate(kept))))
     return Backbone(layers, out_channels, key, stage)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# the start of a recipe's backbones: the user's switch
+# ----------------------------------------------------------------------------------------------------------
+_START: ContextVar[str | None] = ContextVar("fashionlab_start", default=None)
+
+
+def _check_start_name(value: str, where: str) -> str:
+    v = str(value).strip().lower()
+    if v not in STARTS:
+        raise ValueError(f"{where}: unknown start {value!r}; choose one of {list(STARTS)}")
+    return v
+
+
+def requested_start() -> str | None:
+    """The start the user asked for, or ``None`` (then each config's own ``pretrained`` field holds): the value of
+    an enclosing :func:`pretrained_start` block (``experiments.run(..., pretrained=)``), else
+    ``$FASHIONLAB_PRETRAINED`` (``fashionlab reproduce --pretrained`` sets it), else ``None``. A value outside
+    :data:`STARTS` raises ``ValueError``."""
+    value = _START.get()
+    if value is not None:
+        return _check_start_name(value, "pretrained=")
+    env = os.environ.get(PRETRAINED_ENV, "").strip()
+    return _check_start_name(env, f"${PRETRAINED_ENV}") if env else None
+
+
+@contextlib.contextmanager
+def pretrained_start(value: str | None):
+    """Within the block, :func:`requested_start` is ``value`` (``"scratch"`` or ``"imagenet"``; ``None``: unchanged)."""
+    if value is None:
+        yield
+        return
+    token = _START.set(_check_start_name(value, "pretrained="))
+    try:
+        yield
+    finally:
+        _START.reset(token)
+
+
+def check_start(start: str, names, where: str = "", download: bool | None = None) -> None:
+    """Check, before any work, that the backbones ``names`` (a config's backbone names) can start as ``start``.
+
+    For ``"imagenet"``: a SmallCNN has no ImageNet weights (``ValueError`` naming ``where``, e.g. the experiment
+    and mode), and every torchvision backbone's file must be there (else the ``FileNotFoundError`` of
+    :func:`backbone`, which names the file, the folder and the download switch; with the download switch on, the
+    file is fetched now)."""
+    start = _check_start_name(start, where or "pretrained")
+    if start != "imagenet":
+        return
+    names = [n for n in dict.fromkeys(names) if n]
+    if any(_canonical(n) == "smallcnn" for n in names):
+        raise ValueError(
+            f"{where}: the ImageNet start (--pretrained imagenet, ${PRETRAINED_ENV}=imagenet) needs torchvision "
+            f"backbones, but this config uses smallcnn, which has no ImageNet weights (it is trained from scratch); "
+            f"use --mode full (the papers' backbones), a config with a torchvision backbone, or the scratch start")
+    for n in names:
+        _find_weights(_canonical(n), True, None, download=download)

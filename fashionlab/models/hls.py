@@ -381,14 +381,16 @@ def build_detector(num_classes: int = 4, image_size: int = 128, width: int = 32,
                    anchor_sizes: Sequence[int] = DEFAULT_ANCHOR_SIZES,
                    aspect_ratios: Sequence[float] = DEFAULT_ASPECT_RATIOS, min_score: float = 0.05,
                    detections_per_image: int = 20, image_mean: Sequence[float] = (0.485, 0.456, 0.406),
-                   image_std: Sequence[float] = (0.229, 0.224, 0.225), **kwargs):
+                   image_std: Sequence[float] = (0.229, 0.224, 0.225), backbone: nn.Module | None = None, **kwargs):
     """The stage-1 object-type detector of paper 06 (§3.2.1, §5.1, Table 4): a torchvision ``FasterRCNN``.
 
     The paper fine-tuned the TensorFlow Object Detection API's Faster R-CNN with an ImageNet-pretrained
     InceptionV2 backbone (default API settings, batch size 2). Here it is small and trained from scratch
     (``weights=None`` everywhere; nothing is downloaded) so that it trains on a laptop CPU:
 
-    * backbone: :func:`detector_backbone` (``width``; one map at stride 8, ``4·width`` channels);
+    * backbone: :func:`detector_backbone` (``width``; one map at stride 8, ``4·width`` channels), or ``backbone``
+      (any module with ``out_channels`` giving one map, e.g. ``fashionlab.models.backbone("resnet50", "layer3")``:
+      a stride-16 map as the TF API's single-map Faster R-CNNs use; ``width`` then does not apply);
     * RPN: an ``AnchorGenerator`` with ``anchor_sizes`` x ``aspect_ratios`` (h/w) on that map
       (:data:`DEFAULT_ANCHOR_SIZES`: 12-96 px for objects of ~10-100 px in a 128 px scene); fewer proposals
       than torchvision's defaults (600/300 before/after NMS in training, 300/100 at test);
@@ -412,7 +414,7 @@ def build_detector(num_classes: int = 4, image_size: int = 128, width: int = 32,
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
     from torchvision.ops import MultiScaleRoIAlign
 
-    body = detector_backbone(width)
+    body = detector_backbone(width) if backbone is None else backbone
     anchors = AnchorGenerator(sizes=(tuple(int(s) for s in anchor_sizes),),
                               aspect_ratios=(tuple(float(a) for a in aspect_ratios),))
     roi_pool = MultiScaleRoIAlign(featmap_names=["0"], output_size=7, sampling_ratio=2)

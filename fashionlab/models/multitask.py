@@ -14,16 +14,42 @@ dimension. ``loss`` returns ``(loss, {"acc": ..., ...})`` (the form :func:`fashi
 """
 from __future__ import annotations
 
+import contextlib
+from contextvars import ContextVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..losses import contrastive_loss, joint_loss, triplet_ranking_loss
-from .backbones import GlobalPoolEmbedding, SmallCNN
+from . import backbones as _backbones
+from .backbones import GlobalPoolEmbedding
 from .csn import ConditionalSimilarityNet
 from .recognition import MultiColumnHead, RecognitionNet, multi_column_loss
 
-__all__ = ["GlobalNet", "AttNets", "JointNet"]
+__all__ = ["GlobalNet", "AttNets", "JointNet", "trunk"]
+
+_TRUNK: ContextVar = ContextVar("fashionlab_multitask_trunk", default=None)
+
+
+@contextlib.contextmanager
+def trunk(make):
+    """Within the block, every backbone the networks of this module build is ``make()`` (e.g. paper 01's VGG-16
+    cut before pool5: ``lambda: backbone("vgg16", "conv5")``) instead of ``SmallCNN(width=width)``; ``make=None``
+    changes nothing. Heads size themselves from the backbone's ``out_channels``."""
+    token = _TRUNK.set(make)
+    try:
+        yield
+    finally:
+        _TRUNK.reset(token)
+
+
+def SmallCNN(width: int):  # noqa: N802  (the name the classes below have always called)
+    """The backbone of each network of this module: :class:`~fashionlab.models.SmallCNN` of ``width``, or, inside
+    a :func:`trunk` block, that block's backbone. A function of that name rather than a backbone argument, so
+    that the classes' code (which the trained-model cache key digests) and their SmallCNN models are unchanged."""
+    make = _TRUNK.get()
+    return _backbones.SmallCNN(width=width) if make is None else make()
 
 
 def _split(e: torch.Tensor):

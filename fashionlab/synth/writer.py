@@ -476,7 +476,9 @@ def build_once(path: Path, generate: Callable[[Path], object], version: str,
         except (OSError, ValueError, AttributeError):
             return False
 
-    with interrupts_as_exceptions():
+    from ..distributed import main_first
+
+    with main_first(), interrupts_as_exceptions():  # under torchrun rank 0 renders, the others then find it
         remove_stale(path)
         if complete():
             problems = _cache_problems(path, adopt)
