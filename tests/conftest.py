@@ -44,3 +44,17 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    """An empty torch hub folder for the test (the ImageNet weights looked for and downloaded there), offline and
+    with no ImageNet start asked, whatever the caller's environment says."""
+    monkeypatch.setenv("FASHIONLAB_DOWNLOAD_WEIGHTS", "")
+    monkeypatch.delenv("FASHIONLAB_PRETRAINED", raising=False)
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(tmp_path / "hub"))
+    try:
+        yield tmp_path / "hub"
+    finally:
+        torch.hub.set_dir(old)

@@ -29,17 +29,6 @@ PAPER_DEFAULTS = {
 }
 
 
-@pytest.fixture
-def hub_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("FASHIONLAB_DOWNLOAD_WEIGHTS", "")  # offline, whatever the caller's environment says
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        yield tmp_path / "hub"
-    finally:
-        torch.hub.set_dir(old)
-
-
 @pytest.mark.parametrize("name", sorted(PAPER_DEFAULTS))
 def test_default_stage_shapes_at_64px(name):
     stage, channels, at224 = PAPER_DEFAULTS[name]

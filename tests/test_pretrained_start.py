@@ -16,18 +16,6 @@ from fashionlab.models.backbones import (ImageNetBackbone, backbone, pretrained_
 
 
 @pytest.fixture
-def hub_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("FASHIONLAB_DOWNLOAD_WEIGHTS", "")  # offline, whatever the caller's environment says
-    monkeypatch.delenv("FASHIONLAB_PRETRAINED", raising=False)
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    try:
-        yield tmp_path / "hub"
-    finally:
-        torch.hub.set_dir(old)
-
-
-@pytest.fixture
 def fake_resnet50(hub_dir):
     """A torchvision-shaped ResNet-50 state dict (random values) under torchvision's file name in the hub cache."""
     import torchvision.models as tvm
