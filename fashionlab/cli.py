@@ -10,7 +10,7 @@
 ``fashionlab synth outfit --out DIR --scenes N --seed S [--image-size PX] [--crop-size PX] [--workers W]``
     render paper 06's outfit scenes (one mannequin, 2-4 garments, a box per object) with DeepFashion2 per-image
     JSON and COCO detection JSON (docs/formats.md §5.4), and the stage-2 crops in the DeepFashion list files (§5.3).
-``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR] [--device D] [--retrain] [--resume] [--pretrained scratch|imagenet] [--download-weights]``
+``fashionlab reproduce NAME|all [--mode quick|default|full] [--data DIR] [--seed S] [--out DIR] [--device D] [--retrain] [--resume] [--pretrained scratch|imagenet|fashionsynth] [--download-weights]``
     run a registered experiment and write ``NAME.json`` and ``NAME.md`` (docs/architecture.md, "Results file").
     ``--pretrained imagenet`` (or ``FASHIONLAB_PRETRAINED=imagenet``) starts every torchvision backbone from
     torchvision's ImageNet weights (``full`` mode's; a SmallCNN config is refused), checked before anything
@@ -21,6 +21,9 @@
     continues from there and ends where an uninterrupted run ends.
     Under ``torchrun --nproc_per_node=N -m fashionlab reproduce ...`` the training is data-parallel and rank 0 alone
     prints and writes (docs/distributed.md).
+``fashionlab pretrain [--mode M] [--width W ...] [--objective O] [--device D] [--retrain]``
+    pretrain the mode's backbones once on a FashionSynth corpus no experiment evaluates on (self-supervised by
+    default) and cache them under the data folder; ``reproduce --pretrained fashionsynth`` starts from them.
 ``fashionlab check-data DIR``
     verify a dataset folder against its manifest (sizes and hashes) and name every missing or damaged file.
 ``fashionlab list``
@@ -146,7 +149,10 @@ def _list(args) -> int:
 
 
 def _add_check_data(sub) -> None:
-    """``fashionlab check-data DIR``, declared by :mod:`fashionlab.datasets.manifest` (its
+    """``fashionlab pretrain [--mode M] [--width W ...] [--objective O] [--device D] [--retrain]``
+    pretrain the mode's backbones once on a FashionSynth corpus no experiment evaluates on (self-supervised by
+    default) and cache them under the data folder; ``reproduce --pretrained fashionsynth`` starts from them.
+``fashionlab check-data DIR``, declared by :mod:`fashionlab.datasets.manifest` (its
     ``add_check_data_parser`` and ``run_check_data``); absent from the command line while that module is."""
     try:
         from .datasets import manifest
@@ -188,18 +194,58 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--download-weights", action="store_true",
                    help="let torchvision download a missing ImageNet weights file into the torch cache "
                         "(same as FASHIONLAB_DOWNLOAD_WEIGHTS=1; default: offline, the error says where to put it)")
-    r.add_argument("--pretrained", choices=("scratch", "imagenet"), default=None,
-                   help="start of every torchvision backbone: scratch or torchvision's ImageNet weights (same as "
+    r.add_argument("--pretrained", choices=("scratch", "imagenet", "fashionsynth"), default=None,
+                   help="start of every backbone: scratch, torchvision's ImageNet weights, or fashionlab's own "
+                        "pretraining on FashionSynth (`fashionlab pretrain`; trained once when missing) (same as "
                         "FASHIONLAB_PRETRAINED=...; default: $FASHIONLAB_PRETRAINED, else scratch). The ImageNet "
                         "start needs torchvision backbones (--mode full) and their weights files (see "
                         "--download-weights); both are checked before anything trains")
     r.set_defaults(func=_reproduce)
+
+    pt = sub.add_parser("pretrain", help="pretrain the backbones of a mode on FashionSynth once (cached)")
+    pt.add_argument("--mode", choices=MODES, default=None, help="default: $FASHIONLAB_MODE or 'default'")
+    pt.add_argument("--width", type=int, action="append", default=None,
+                    help="only the SmallCNN of this width (repeatable; default: every backbone of the mode's configs)")
+    pt.add_argument("--objective", choices=("contrastive", "generic", "both"), default=None,
+                    help="default: the mode's pretraining config (contrastive)")
+    pt.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto")
+    pt.add_argument("--retrain", action="store_true", help="pretrain again instead of loading the cached weights")
+    pt.set_defaults(func=_pretrain)
 
     _add_check_data(sub)
 
     ls = sub.add_parser("list", help="list the registered experiments")
     ls.set_defaults(func=_list)
     return p
+
+
+def _pretrain(args) -> int:
+    """``fashionlab pretrain``: every backbone of the mode's configs (or the ``--width`` ones), trained once on the
+    FashionSynth corpus and cached (:mod:`fashionlab.pretrain`); prints each one's cost and the total."""
+    import dataclasses
+    import time
+
+    from . import pretrain as P
+    from .config import get_mode
+    from .engine import device as pick_device
+
+    mode = get_mode(args.mode)
+    cfg = P.PRETRAIN_CONFIGS[mode]
+    if args.objective:
+        cfg = dataclasses.replace(cfg, objective=args.objective)
+    specs = ([("smallcnn", w, None) for w in args.width] if args.width else
+             [s for s in P.mode_backbones(mode) if mode == "full" or s[0] == "smallcnn"])
+    dev = pick_device(args.device, verbose=False)
+    print(f"pretraining on FashionSynth ({mode} mode, {cfg.objective}, {cfg.num_images} images at "
+          f"{cfg.image_size} px, {cfg.epochs} epochs, on {dev}): {len(specs)} backbone(s)")
+    t0 = time.perf_counter()
+    for name, width, stage in specs:
+        _, hist, seconds = P.pretrain(name, width, stage, mode=mode, cfg=cfg, device=dev, retrain=args.retrain)
+        what = f"{name} width {width}" if name == "smallcnn" else f"{name} cut at {stage}"
+        print(f"  {what}: {P.pretrain_tag(name, width, stage, cfg)}, {seconds:.0f} s here "
+              f"({sum(hist['seconds']):.0f} s of training when it was trained)")
+    print(f"done in {time.perf_counter() - t0:.0f} s; the experiments use these weights with --pretrained fashionsynth")
+    return 0
 
 
 def _one_line(exc: BaseException) -> str:

@@ -223,6 +223,29 @@ paper's detector backbone).
 recall 66.19); Baseline STL 93.71 and 34.71 (65.79). The paper gives no training time. {NO_TIME}
 """
 
+SECTIONS["07_pretraining"] = f"""{TITLE}
+
+On a GPU the same pretraining runs at the papers' sizes, and the ImageNet start this notebook stands in for is one
+flag away:
+
+```
+fashionlab pretrain --mode full --device cuda
+fashionlab reproduce NAME --mode full --data DIR --device cuda --pretrained fashionsynth --out results/fashionsynth
+fashionlab reproduce NAME --mode full --data DIR --device cuda --pretrained imagenet --out results/imagenet
+```
+
+* **Pretraining.** `fashionlab pretrain --mode full` pretrains every backbone of the full configs (ResNet-50 and \
+ResNet-34 cut after layer3, VGG-16 to conv5, AlexNet, EfficientNet-B4) on a 100,000-image FashionSynth corpus at \
+224 px with the same objective; the weights are cached under `FASHIONLAB_DATA` and reused by every experiment.
+* **ImageNet.** Where you have the ImageNet files, `--pretrained imagenet` is the papers' own start and the first \
+choice; running all three starts (`scratch`, `fashionsynth`, `imagenet`) on the real data answers this notebook's \
+question at full size: how much of each paper's result is the ImageNet start.
+{GPUS.format(name="NAME")}
+{ENV.format(name="NAME", extra="; `FASHIONLAB_PRETRAINED=fashionsynth` or `imagenet` picks the start")}
+* **Expect.** None of the papers reports a from-scratch or a self-supervised start, so there is no paper number \
+to compare with; the papers' own (ImageNet) numbers are in the closing sections of notebooks 00-06. {NO_TIME}
+"""
+
 
 def _lines(text: str) -> list[str]:
     """Notebook ``source``: a list of lines, each but the last ending in a newline."""

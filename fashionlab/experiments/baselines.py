@@ -171,13 +171,16 @@ def load_data(cfg: "TripletConfig", mode: str = "default", data: Path | None = N
 
 def build_model(cfg: TripletConfig):
     """Step 2: backbone → global average pooling → linear → L2 normalisation (the plain "Triplet network")."""
-    from ..models import GlobalPoolEmbedding, SmallCNN, backbone
+    from ..models import GlobalPoolEmbedding, SmallCNN, backbone, build_backbone
 
-    if cfg.backbone == "smallcnn" and cfg.pretrained != "scratch":
+    if cfg.backbone == "smallcnn" and cfg.pretrained == "imagenet":
         raise ValueError("smallcnn has no ImageNet weights (it is trained from scratch); pretrained='imagenet' needs "
                          "a torchvision backbone")
-    net = (SmallCNN(width=cfg.width) if cfg.backbone == "smallcnn"
-           else backbone(cfg.backbone, stage=cfg.stage, pretrained=cfg.pretrained == "imagenet"))
+    if cfg.pretrained == "fashionsynth":  # fashionlab's own pretraining (fashionlab.pretrain, notebook 07)
+        net = build_backbone(cfg.backbone, width=cfg.width, stage=cfg.stage, pretrained="fashionsynth")
+    else:
+        net = (SmallCNN(width=cfg.width) if cfg.backbone == "smallcnn"
+               else backbone(cfg.backbone, stage=cfg.stage, pretrained=cfg.pretrained == "imagenet"))
     return GlobalPoolEmbedding(net, cfg.dim, normalize=True)
 
 

@@ -192,6 +192,14 @@ def build_detector_backbone(cfg: HLSConfig):
     from ..models import build_backbone
 
     if cfg.det_backbone == "smallcnn":
+        if cfg.pretrained == "fashionsynth":  # the pretrained SmallCNN's first four blocks (detector_backbone's cut)
+            from collections import OrderedDict
+
+            from ..models.backbones import PretrainedBackbone
+
+            net = build_backbone("smallcnn", width=cfg.det_width, pretrained="fashionsynth")
+            return PretrainedBackbone(OrderedDict(list(net.named_children())[:4]), 4 * cfg.det_width, "smallcnn",
+                                      "block4", weights=net.weights, width=cfg.det_width)
         if cfg.pretrained != "scratch":
             build_backbone("smallcnn", pretrained=cfg.pretrained)  # raises: no ImageNet SmallCNN
         return None

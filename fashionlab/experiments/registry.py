@@ -7,7 +7,8 @@ the results; the command line runs the same function (``fashionlab reproduce NAM
 ``{"experiment", "mode", "seed", "device", "start", "seconds", "dataset", "rows": [...], "paper_rows": [...]}``,
 each row ``{"method", "metric", "value", "start"}`` plus ``"attribute"`` where the number is per attribute; values
 are percentages as in the papers. ``start`` is where the networks' backbones started: ``scratch``, ``imagenet``
-(torchvision's ImageNet weights; ``--pretrained imagenet``) or ``none`` (no network, e.g. the random baseline);
+(torchvision's ImageNet weights; ``--pretrained imagenet``), ``fashionsynth`` (fashionlab's own pretraining,
+:mod:`fashionlab.pretrain`; ``--pretrained fashionsynth``) or ``none`` (no network, e.g. the random baseline);
 files written before it existed lack it (:func:`load` and :func:`to_markdown` read them as they are).
 """
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Result:
 
     ``rows`` and ``paper_rows`` are lists of ``{"method", "metric", "value"}`` (plus ``"attribute"`` where the
     number is per attribute; values are percentages as in the papers). :func:`run` fills ``experiment``,
-    ``mode``, ``seed``, ``seconds`` and ``start`` (the config's ``pretrained``: ``scratch`` or ``imagenet``;
+    ``mode``, ``seed``, ``seconds`` and ``start`` (the config's ``pretrained``: ``scratch``, ``imagenet`` or ``fashionsynth``;
     ``none`` without a config); :meth:`to_json` is what ``NAME.json`` holds, ``start`` in every row too."""
 
     rows: list[dict] = field(default_factory=list)
@@ -247,8 +248,8 @@ def run(name: str, mode: str | None = None, data: str | Path | None = None, seed
     renamed into place when complete). ``device`` (``"cpu"``, ``"cuda"``, a
     ``torch.device`` or None for the default order) is resolved here, once, and handed to every step.
     Trained models are cached (``engine.fit(cache_key=...)``): a second run loads them; ``retrain=True``
-    trains everything again. ``pretrained`` (``"scratch"`` or ``"imagenet"``; None: ``$FASHIONLAB_PRETRAINED``,
-    else each config's own, ``scratch``) is the start of every torchvision backbone (:func:`with_start`; checked
+    trains everything again. ``pretrained`` (``"scratch"``, ``"imagenet"`` or ``"fashionsynth"``; None:
+    ``$FASHIONLAB_PRETRAINED``, else each config's own, ``scratch``) is the start of every backbone (:func:`with_start`; checked
     before any training: a SmallCNN config or a missing weights file fails first). ``options`` go to the experiment function (e.g. ``config=`` or a student's
     module where the recipe takes one).
     """
@@ -261,7 +262,10 @@ def run(name: str, mode: str | None = None, data: str | Path | None = None, seed
         out = check_out_dir(results_dir() if out == "default" else out)  # before any work starts
     dev = engine.device(device, verbose=False)
     t0 = time.perf_counter()
-    with engine.retraining(True) if retrain else contextlib.nullcontext(), pretrained_start(pretrained):
+    from ..pretrain import mode_scope
+
+    with (engine.retraining(True) if retrain else contextlib.nullcontext(), pretrained_start(pretrained),
+          mode_scope(mode)):
         result = exp.fn(mode=mode, data=None if data is None else Path(data), seed=seed, progress=progress,
                         device=dev, **options)
     if not isinstance(result, Result):

@@ -54,6 +54,7 @@ __all__ = [
     "build_backbone",
     "Backbone",
     "ImageNetBackbone",
+    "PretrainedBackbone",
     "SmallCNN",
     "GlobalPoolEmbedding",
     "BACKBONES",
@@ -75,8 +76,9 @@ __all__ = [
 DOWNLOAD_ENV = "FASHIONLAB_DOWNLOAD_WEIGHTS"
 #: The environment variable that picks the start of every recipe's torchvision backbones: scratch or imagenet.
 PRETRAINED_ENV = "FASHIONLAB_PRETRAINED"
-#: The starts a recipe's ``pretrained`` field takes: random initialisation, or torchvision's ImageNet weights.
-STARTS = ("scratch", "imagenet")
+#: The starts a recipe's ``pretrained`` field takes: random initialisation, torchvision's ImageNet weights, or
+#: fashionlab's own pretraining on a FashionSynth corpus no experiment evaluates on (:mod:`fashionlab.pretrain`).
+STARTS = ("scratch", "imagenet", "fashionsynth")
 
 _EFFICIENTNET_STAGES = ("stem",) + tuple(f"stage{i}" for i in range(1, 8)) + ("features",)
 
@@ -259,6 +261,38 @@ class ImageNetBackbone(Backbone):
         return super().extra_repr() + f", weights={self.weights!r}"
 
 
+class PretrainedBackbone(Backbone):
+    """A :class:`Backbone` whose weights came from fashionlab's own pretraining on FashionSynth
+    (:mod:`fashionlab.pretrain`, the start ``fashionsynth``): ``weights`` is the pretrained weights' tag
+    (:func:`fashionlab.pretrain.pretrain_tag`), shown in the ``repr`` so that a model started from them never
+    shares a trained-model cache entry with one started from scratch or from other pretrained weights.
+    ``width`` is the SmallCNN width it was built with (``None`` for a torchvision backbone)."""
+
+    def __init__(self, layers: "OrderedDict[str, nn.Module]", out_channels: int, name: str, stage: str | None,
+                 weights: str, in_channels: int = 3, width: int | None = None):
+        super().__init__(layers, out_channels, name, stage, in_channels=in_channels)
+        self.weights = str(weights)
+        self.width = width
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", weights={self.weights!r}"
+
+
+def fashionsynth_start(net: Backbone, name: str, stage: str | None = None) -> PretrainedBackbone:
+    """``net`` (a freshly built backbone ``name``: a SmallCNN, possibly with its last stride or ReLU changed, or a
+    torchvision backbone cut at ``stage``) with the FashionSynth-pretrained weights loaded
+    (:func:`fashionlab.pretrain.load_pretrained`, which pretrains them once when they are not cached), as a
+    :class:`PretrainedBackbone` holding the same layers."""
+    from ..pretrain import load_pretrained
+
+    width = getattr(net, "width", None)
+    tag = load_pretrained(net, name, width=width, stage=stage)
+    out = PretrainedBackbone(OrderedDict(net.named_children()), net.out_channels, net.name, net.stage, weights=tag,
+                             in_channels=net.in_channels, width=width)
+    out.train(net.training)
+    return out
+
+
 def _conv_bn_relu(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(OrderedDict(
         conv=nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
@@ -304,9 +338,15 @@ def build_backbone(name: str = "smallcnn", width: int = 32, output_stride: int =
     docs/implementations.md §2 "Backbone"), 16 keeps it as built; ``final_relu=False`` ends the network at
     its last BatchNorm (centred features: a from-scratch network's post-ReLU features start all alike).
     Any other ``name`` goes to :func:`backbone`, cut at ``stage`` (the other arguments then do not apply).
-    ``pretrained``: a recipe's start, ``"scratch"`` or ``"imagenet"`` (or a bool); ImageNet weights load into a
-    torchvision backbone only (:func:`backbone`); a SmallCNN asked for them raises ``ValueError``."""
-    load = pretrained is True or (isinstance(pretrained, str) and _check_start_name(pretrained, "pretrained") == "imagenet")
+    ``pretrained``: a recipe's start, ``"scratch"``, ``"imagenet"`` (or a bool) or ``"fashionsynth"``; ImageNet
+    weights load into a torchvision backbone only (:func:`backbone`); a SmallCNN asked for them raises
+    ``ValueError``. ``"fashionsynth"`` loads :mod:`fashionlab.pretrain`'s weights into any of them
+    (:func:`fashionsynth_start`; the stride and ReLU changes below change no weight)."""
+    start = _check_start_name(pretrained, "pretrained") if isinstance(pretrained, str) else None
+    if start == "fashionsynth":
+        net = build_backbone(name, width=width, output_stride=output_stride, final_relu=final_relu, stage=stage)
+        return fashionsynth_start(net, "smallcnn" if name == "smallcnn" else _canonical(name), net.stage)
+    load = pretrained is True or start == "imagenet"
     if name != "smallcnn":
         return backbone(name, stage=stage, pretrained=load)
     if load:
@@ -665,7 +705,7 @@ def requested_start() -> str | None:
 
 @contextlib.contextmanager
 def pretrained_start(value: str | None):
-    """Within the block, :func:`requested_start` is ``value`` (``"scratch"`` or ``"imagenet"``; ``None``: unchanged)."""
+    """Within the block, :func:`requested_start` is ``value`` (one of :data:`STARTS`; ``None``: unchanged)."""
     if value is None:
         yield
         return
