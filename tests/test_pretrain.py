@@ -64,9 +64,9 @@ def test_linear_probe_reads_a_linear_label_and_not_noise():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(400, 6, generator=g)
     y = (x[:, 0] > 0).long().numpy() + 2 * (x[:, 1] > 0).long().numpy()
-    assert P.linear_probe(x[:300], y[:300], x[300:], y[300:]) > 90
+    assert P.linear_probe(x[:300], y[:300], x[300:], y[300:], steps=100) > 90
     noise = torch.randint(0, 4, (400,), generator=g).numpy()
-    assert P.linear_probe(x[:300], noise[:300], x[300:], noise[300:]) < 45
+    assert P.linear_probe(x[:300], noise[:300], x[300:], noise[300:], steps=100) < 45
 
 
 @pytest.mark.parametrize("objective", P.OBJECTIVES)
@@ -107,10 +107,14 @@ def test_mode_backbones_names_the_smallcnn_widths_of_the_default_configs():
 def test_experiment_rows_carry_the_fashionsynth_start(tmp_path, monkeypatch):
     """A quick triplet baseline from the pretrained start: the start in the result and in every row."""
     from fashionlab import experiments
+    from fashionlab.experiments import baselines
 
     monkeypatch.setenv("FASHIONLAB_DATA", str(tmp_path))
     monkeypatch.setenv("FASHIONLAB_PROGRESS", "0")
     monkeypatch.setitem(P.PRETRAIN_CONFIGS, "quick", TINY)
+    monkeypatch.setitem(baselines.SYNTH_SIZES, "quick", baselines.SynthSize(num_images=1000, image_size=32))
+    monkeypatch.setitem(baselines.TRIPLET_CONFIGS, "quick", baselines.TripletConfig(
+        backbone="smallcnn", width=8, input_size=32, epochs=1, triplets_per_epoch=64, batch=16, lr=1e-3))
     res = experiments.run("triplet-baseline", mode="quick", pretrained="fashionsynth", out=None, progress=False)
     rows = res.to_json()["rows"]
     assert res.start == "fashionsynth" and rows and all(r["start"] == "fashionsynth" for r in rows)
