@@ -185,3 +185,18 @@ def test_checker_finds_broken_links_fragments_and_foreign_resources(tmp_path):
                  "cdn.example.org/x.js from another host", "passwd leads to no file"):
         assert what in text, what
     assert book.check_site(tmp_path / "nothing")[0][0].endswith("no HTML pages (is the site built? make book)")
+
+
+def test_pages_workflow_builds_as_make_book_does():
+    """.github/workflows/book.yml (it cannot run here): it installs exactly the ``book`` extra and runs the
+    Makefile's sphinx-build and link check on the same folders."""
+    block = re.search(r"^book = \[(.*?)^\]", (ROOT / "pyproject.toml").read_text(), re.M | re.S).group(1)
+    extra = re.findall(r'"([^"]+)"', block)       # (tomllib is 3.11+; fashionlab runs on 3.10)
+    assert len(extra) >= 4
+    workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    installs = re.search(r"pip install (.+)", workflow).group(1)
+    assert sorted(re.findall(r'"([^"]+)"', installs)) == sorted(extra)
+    sphinx = re.search(r"sphinx-build (.+)", makefile).group(1).replace("$(BOOK)", "_build/book")
+    assert f"python -m sphinx {sphinx}" in workflow
+    assert "python -m fashionlab.book check _build/book" in workflow and "path: _build/book" in workflow
