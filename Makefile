@@ -7,18 +7,23 @@
 #   make reproduce   set up, run every registered experiment in default mode into results/
 #   make notebooks   re-execute the notebooks in default mode, in place (the outputs that get committed)
 #   make gpu-check   on a CUDA machine: the GPU tests, one short full-mode experiment per paper, images/s per model
+#   make book        the course website in _build/book from the committed notebooks (never executed), README, docs/
+#   make browser-check  Chromium (apt-get installs Debian's when missing) checks the built site and notebook 04's
+#                    widget in JupyterLab (quick mode); screenshots in _build/browser-check (docs/book.md)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fashionlab-installed
 MODE   ?= default
+BOOK   := _build/book
 
-.PHONY: setup lab test test-full unit nbtest grade-check student grade reproduce notebooks bench gpu-check clean-data
+.PHONY: setup lab test test-full unit nbtest grade-check student grade reproduce notebooks bench gpu-check clean-data \
+        book browser-check
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,book,browser]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
 
@@ -64,6 +69,18 @@ bench: setup
 
 gpu-check: setup
 	$(BIN)/python benchmarks/gpu_check.py
+
+# Sphinx + MyST-NB over README.md, docs/, data/README.md and the notebooks (book/conf.py, fashionlab/book.py); any
+# warning (a broken cross-reference, a missing image) fails it, then every link of the built site is checked
+book: setup
+	rm -rf $(BOOK) _build/book-doctrees
+	$(BIN)/sphinx-build -b html -c book -d _build/book-doctrees -W --keep-going -q . $(BOOK)
+	$(BIN)/python -m fashionlab.book check $(BOOK)
+	@echo "the course website: $(BOOK)/index.html (python -m http.server -d $(BOOK) to read it)"
+
+# BROWSER_CHECK_FLAGS=--skip-if-no-chromium: print why and pass when Chromium cannot be had (what CI uses)
+browser-check: book
+	$(BIN)/python tools/browser_check.py --site $(BOOK) --out _build/browser-check $(BROWSER_CHECK_FLAGS)
 
 clean-data:
 	rm -rf data/synth data/checkpoints

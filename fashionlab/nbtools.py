@@ -2,7 +2,10 @@
 execution metadata, no execution timings and no machine paths.
 
 ``python -m fashionlab.nbtools notebooks/*.ipynb`` cleans the given notebooks in place and fails, naming the
-notebook and cell, when an output still shows a machine path (``/root/``, ``/home/``, ``/work/``, ``/tmp/``).
+notebook and cell, when an output still shows a machine path (``/root/``, ``/home/``, ``/work/``, ``/tmp/``). It also
+writes the kernelspec as the installed ipykernel names its kernel (:data:`KERNELSPEC`, display name
+"Python 3 (ipykernel)"): with any other display name JupyterLab rewrites the metadata on opening, and every notebook
+opens as changed ("unsaved") before anything has run.
 
 ``python -m fashionlab.nbtools --colab notebooks/[0-9][0-9]_*.ipynb`` gives each notebook an "Open in Colab" badge
 in its first (title) cell and, as its first code cell, a setup cell that installs fashionlab from GitHub where it
@@ -22,11 +25,16 @@ COLAB_TAG = "colab-install"  #: the tag of the setup cell that --colab inserts (
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 MACHINE_PATH = re.compile(r"(?<![\w.])/(root|home|work|tmp|Users)/")
 _CELL_META_DROP = ("execution", "ExecuteTime", "collapsed", "scrolled")
+#: the kernelspec of every committed notebook: the one ``python -m ipykernel install --name python3`` installs
+#: (``make setup``), as JupyterLab writes it back (tests/test_notebooks.py compares it with the installed kernel)
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
 def clean_notebook(nb: dict) -> dict:
-    """Drop kernel-run metadata (execution timings, widget state) and keep outputs and tags."""
+    """Drop kernel-run metadata (execution timings, widget state), keep outputs and tags, and set the kernelspec to
+    :data:`KERNELSPEC`."""
     nb.setdefault("metadata", {}).pop("widgets", None)
+    nb["metadata"]["kernelspec"] = dict(KERNELSPEC)
     nb["metadata"].pop("papermill", None)
     for cell in nb.get("cells", []):
         meta = cell.get("metadata", {})

@@ -18,6 +18,7 @@ labels are ``(n, A)`` int arrays with -1 for unknown, columns in ``attributes`` 
 """
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,12 @@ from .search import manipulate, manipulation_targets, relevance_feedback, signat
 __all__ = ["SearchResult", "SearchSession", "search_demo"]
 
 KEEP = -1          # dropdown value of "(keep)": no change of that attribute
+#: what a static view of the widget's cell shows (its text/plain, at most the 110 characters ipywidgets keeps, and
+#: its text/html): JupyterLab and Colab with a kernel show the widget itself
+STATIC_NOTE = "fashionlab's search widget (notebook 04) needs a live kernel: run the notebook's cells to use it"
+STATIC_HTML = ("<p><b>Search widget.</b> It needs a live kernel: run the notebook in JupyterLab or Colab to pick a "
+               "query, change its attributes from the dropdowns, tick the results you like and search again. A static "
+               "copy of the notebook (GitHub, the course website) shows this note in its place.</p>")
 
 
 def _tensor_dict(sig: Any, name: str) -> dict:
@@ -280,6 +287,25 @@ def _png(image: np.ndarray | None, size: int, text: str = "") -> bytes:
     return buf.getvalue()
 
 
+@functools.cache
+def _demo_class():
+    """``SearchDemo``, an ``ipywidgets.VBox`` whose static representation says what it is (:data:`STATIC_NOTE`,
+    :data:`STATIC_HTML`) instead of ``VBox(children=(...))`` (made once, on first use: ipywidgets is imported only
+    when a widget is made)."""
+    import ipywidgets as w
+
+    class SearchDemo(w.VBox):
+        def __repr__(self) -> str:
+            return STATIC_NOTE
+
+        def _repr_mimebundle_(self, **kwargs):
+            data = super()._repr_mimebundle_(**kwargs)
+            data["text/html"] = STATIC_HTML
+            return data
+
+    return SearchDemo
+
+
 def search_demo(session: SearchSession, k: int = 8, thumb: int = 72):
     """Widget of notebook 04 over a :class:`SearchSession`: query picker and picture with its predicted
     attributes, one dropdown per manipulable attribute (§4.6 manipulation), a k slider, the top-k row (exact
@@ -287,10 +313,14 @@ def search_demo(session: SearchSession, k: int = 8, thumb: int = 72):
     "Search again with my picks" (§5 relevance feedback: Eq. 5 weights, Eq. 6 search; the weights are shown
     normalised to sum 1), and "Reset".
 
-    Returns an ``ipywidgets.VBox`` with its parts as attributes: ``query``, ``query_image``, ``query_info``,
-    ``changes`` ({attribute: Dropdown}), ``k``, ``result_images``, ``captions``, ``likes`` (Checkboxes),
-    ``feedback_button``, ``reset_button``, ``weights_html``, ``status_html``, ``session`` and ``result`` (the
-    last :class:`SearchResult`).
+    The rows of controls wrap (flex-flow ``row wrap``), so every dropdown stays inside an ordinary window (checked in
+    Chromium at 1400 px by ``make browser-check``). A static view of the cell (before running, GitHub, the course
+    website) shows :data:`STATIC_NOTE` / :data:`STATIC_HTML` rather than the widget's ``repr``.
+
+    Returns an ``ipywidgets.VBox`` (``SearchDemo``) with its parts as attributes: ``query``, ``query_image``,
+    ``query_info``, ``changes`` ({attribute: Dropdown}), ``controls`` (the row that holds them), ``k``,
+    ``result_images``, ``captions``, ``likes`` (Checkboxes), ``feedback_button``, ``reset_button``, ``weights_html``,
+    ``status_html``, ``session`` and ``result`` (the last :class:`SearchResult`).
     """
     import ipywidgets as w
 
@@ -300,7 +330,8 @@ def search_demo(session: SearchSession, k: int = 8, thumb: int = 72):
     query_image = w.Image(format="png", width=2 * thumb)
     query_info = w.HTML()
     changes = {a: w.Dropdown(options=[("(keep)", KEEP)] + [(s.value_names[a][v], v) for v in sorted(s.prototypes[a])],
-                             value=KEEP, description=str(a)) for a in s.manipulable}
+                             value=KEEP, description=str(a), style={"description_width": "initial"})
+               for a in s.manipulable}
     k_slider = w.IntSlider(value=k0, min=1, max=min(s.n_gallery, max(k0, 20)), description="k")
     feedback_button = w.Button(description="Search again with my picks", layout=w.Layout(width="auto"))
     reset_button = w.Button(description="Reset")
@@ -371,9 +402,12 @@ def search_demo(session: SearchSession, k: int = 8, thumb: int = 72):
             dd.observe(refresh, "value")
         refresh()
 
-    box = w.VBox([w.HBox([w.VBox([query, query_image]), query_info]), w.HBox(list(changes.values())) if changes
-                  else w.HTML("(no manipulable attributes)"), k_slider, status_html, results,
-                  w.HBox([feedback_button, reset_button]), weights_html])
+    wrap = functools.partial(w.Layout, flex_flow="row wrap")
+    controls = (w.HBox(list(changes.values()), layout=wrap(grid_gap="4px 16px")) if changes
+                else w.HTML("(no manipulable attributes)"))
+    box = _demo_class()([w.HBox([w.VBox([query, query_image]), query_info], layout=wrap()), controls, k_slider,
+                         status_html, results, w.HBox([feedback_button, reset_button], layout=wrap()), weights_html])
+    box.controls = controls
     query.observe(new_query, "value")
     k_slider.observe(refresh, "value")
     for dd in changes.values():

@@ -63,3 +63,29 @@ def test_notebook_opens_on_colab_and_ends_with_run_it_for_real(path):
     last = cells[-1]
     assert "run-for-real" in last.get("metadata", {}).get("tags", []), f"{path.name}: no 'Run it for real' at the end"
     assert "".join(last["source"]) == tool.SECTIONS[path.stem].rstrip("\n"), f"{path.name}: run tools/run_for_real.py"
+
+
+def test_installed_kernel_is_the_one_the_notebooks_name():
+    """Issue 22: the committed kernelspec is the installed kernel's own (make setup installs ipykernel's ``python3``
+    into .venv); JupyterLab rewrites any other display name on opening and shows the notebook as unsaved."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from fashionlab.nbtools import KERNELSPEC
+
+    spec = KernelSpecManager().get_kernel_spec(KERNELSPEC["name"])
+    assert (spec.display_name, spec.language) == (KERNELSPEC["display_name"], KERNELSPEC["language"]), (
+        f"the installed kernel {KERNELSPEC['name']!r} is {spec.display_name!r} ({spec.language}); "
+        f"fashionlab.nbtools.KERNELSPEC says {KERNELSPEC['display_name']!r}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_kernelspec_is_the_installed_kernels(path):
+    from fashionlab.nbtools import KERNELSPEC, clean_notebook
+
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert nb["metadata"].get("kernelspec") == KERNELSPEC, (
+        f"{path.name}: kernelspec {nb['metadata'].get('kernelspec')}, expected {KERNELSPEC} "
+        "(run `python -m fashionlab.nbtools` on it)")
+    stale = json.loads(json.dumps(nb))
+    stale["metadata"]["kernelspec"]["display_name"] = "Python 3"
+    assert clean_notebook(stale)["metadata"]["kernelspec"] == KERNELSPEC  # the cleaner writes it back

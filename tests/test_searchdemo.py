@@ -281,3 +281,37 @@ def test_widget_manipulation_and_feedback_buttons():
     assert box.result.indices[0] == pick and "replaced" in box.weights_html.value
     box.query.value = 1                                                   # a new query forgets the picks
     assert box.result.liked == () and box.result.target.tolist() == [2, 1]
+
+
+def test_widget_rows_wrap_and_static_view_says_what_it_is():
+    """Issue 22: the dropdown row wraps (at 1400 px the last dropdowns used to scroll off; make browser-check
+    measures it in Chromium), and a static view shows a note, not ``VBox(children=(...))``."""
+    pytest.importorskip("ipywidgets")
+    from fashionlab.searchdemo import STATIC_HTML, STATIC_NOTE
+
+    box = search_demo(_session(), k=3, thumb=16)
+    assert list(box.controls.children) == list(box.changes.values())
+    assert box.controls.layout.flex_flow == "row wrap"
+    assert all(dd.style.description_width == "initial" for dd in box.changes.values())   # names not cut
+    bundle = box._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(box) == STATIC_NOTE and len(STATIC_NOTE) <= 110   # ipywidgets cuts at 110
+    assert "live kernel" in STATIC_NOTE and "VBox" not in bundle["text/plain"]
+    assert bundle["text/html"] == STATIC_HTML and "live kernel" in STATIC_HTML
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
+
+
+def test_notebook04_static_widget_output_is_the_note():
+    """The committed output of notebook 04's widget cell is what the widget shows without a kernel (its text/plain
+    and text/html), and the markdown above it says so."""
+    import json
+    from pathlib import Path
+
+    from fashionlab.searchdemo import STATIC_HTML, STATIC_NOTE
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "04_part_guided_search.ipynb"
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    i = next(i for i, c in enumerate(cells) if c["cell_type"] == "code" and "search_demo(session" in "".join(c["source"]))
+    (out,) = cells[i]["outputs"]
+    assert "".join(out["data"]["text/plain"]) == STATIC_NOTE
+    assert "".join(out["data"]["text/html"]) == STATIC_HTML
+    assert "static copy" in "".join(cells[i - 1]["source"]) and "see nothing" not in "".join(cells[i - 1]["source"])
