@@ -244,6 +244,31 @@ def pretrain_tag(name: str = "smallcnn", width: int | None = 32, stage: str | No
     return f"fashionsynth-{cfg.objective}-{short}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
+class _LazyCorpus:
+    """The corpus of :func:`pretrain`, rendered on first use: a cached pretraining loads without rendering it."""
+
+    def __init__(self, num_images: int, image_size: int, progress: bool):
+        self.args, self._data = (num_images, image_size, progress), None
+
+    def data(self):
+        if self._data is None:
+            n, size, progress = self.args
+            images, labels = pretraining_corpus(n, size, progress=progress)
+            self._data = (images, torch.from_numpy(np.stack([labels["category"], labels["colour"],
+                                                             labels["pattern"]], 1)))
+        return self._data
+
+    def view(self, k: int):
+        """Item ``k`` of the rendered pair (0: the images, 1: the generic labels), indexed like a tensor."""
+        corpus = self
+
+        class _View:
+            def __getitem__(self, idx):
+                return corpus.data()[k][idx]
+
+        return _View()
+
+
 def pretrain(name: str = "smallcnn", width: int | None = 32, stage: str | None = None, mode: str | None = None,
              cfg: PretrainConfig | None = None, device=None, progress: bool | None = None, verbose: bool = True,
              retrain: bool | None = None):
@@ -257,8 +282,8 @@ def pretrain(name: str = "smallcnn", width: int | None = 32, stage: str | None =
     mode = get_mode(mode)
     cfg = cfg or PRETRAIN_CONFIGS[mode]
     t0 = time.perf_counter()
-    images, labels = pretraining_corpus(cfg.num_images, cfg.image_size, progress=bool(progress))
-    generic = torch.from_numpy(np.stack([labels["category"], labels["colour"], labels["pattern"]], 1))
+    corpus = _LazyCorpus(cfg.num_images, cfg.image_size, bool(progress))  # rendered only if fit trains
+    images, generic = corpus.view(0), corpus.view(1)
     from .synth import CATEGORIES
     from .synth.patterns import COLOUR_NAMES, PATTERNS
 
