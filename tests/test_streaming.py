@@ -1,5 +1,7 @@
 """Streaming images (fashionlab.datasets.streaming, issue 20): the same batches as the in-memory cache, staging
-bounded by one batch, worker errors that name the file, the streaming/cache choice, and a recipe streamed."""
+bounded by one batch, worker errors that name the file, the streaming/cache choice, a recipe streamed; the plain
+streamed array of paper 06 and its detected crops; papers 04 and 06 streamed end to end (memory bounded by a
+batch, the rows of the in-memory run, exactly)."""
 import warnings
 
 import numpy as np
@@ -331,8 +333,22 @@ def test_hls_streamed_holds_a_batch_and_gives_the_cached_rows(tmp_path, monkeypa
                                                              tiny)
     d = streamed.data
     assert not cached.data.streams and isinstance(cached.data.scene_images["test"], np.ndarray)
-    assert d.streams and isinstance(streamed.det_crops["images"], StreamingCrops)
-    assert all(isinstance(d.crops[s]["images"], StreamingArray) for s in d.crops)
+    assert d.streams and all(isinstance(d.crops[s]["images"], StreamingArray) for s in d.crops)
+    assert all(isinstance(v, StreamingArray) for v in d.scene_images.values())
     assert min(len(v) for v in d.scene_images.values()) > 4 and min(len(c["category"]) for c in d.crops.values()) > 16
     assert 0 < staged <= 16 and decoded <= 16
     assert streamed.rows == cached.rows
+    # the detected crops (§5.2.1): a one-epoch detector finds nothing, so a perfect one's boxes (the truth)
+    test = d.scenes["test"]
+    perfect = [(b, np.ones(len(b), np.float32), t) for b, t in zip(test.boxes, test.object_types)]
+    lazy = paper06.pipeline_crops(d, perfect, tiny.crop_size)
+    held = paper06.pipeline_crops(cached.data, perfect, tiny.crop_size)
+    assert isinstance(lazy["images"], StreamingCrops) and lazy["retention"] == held["retention"] == 1.0
+    assert len(lazy["images"]) > 16
+    np.testing.assert_array_equal(lazy["images"][:], held["images"])
+    for k in ("category", "object_type", "scene", "box"):
+        np.testing.assert_array_equal(lazy[k], held[k])
+    method = paper06.METHODS[1]  # STL w/ HLS: both networks, the predicted category shared
+    a = paper06.method_outputs(method, streamed.models[method], lazy)
+    b = paper06.method_outputs(method, cached.models[method], held)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
