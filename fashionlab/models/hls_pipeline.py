@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["crop_batches", "stage2_step", "adam", "validation_fn", "MONITOR", "scene_batches", "detect", "predict",
-           "method_outputs", "top_attributes", "DETECT_BATCH", "PREDICT_BATCH"]
+           "method_outputs", "top_attributes"]
 
 #: Scenes per batch of :func:`detect` and crops per batch of :func:`predict` (when not given): the most images
 #: an inference pass holds at once (streamed or not).
