@@ -270,8 +270,7 @@ def train(method: str, model, data: ShopSearchData, cfg: PartSearchConfig | None
     for st in schedule(method, cfg):
         opt = torch.optim.Adam(model.parameters(), lr=st.lr)
         h = fit(model, training_step(data, st.ranking, dev, cfg.margin), epoch_batches(data, cfg.batch, dev), opt,
-                st.epochs,
-                device=dev, seed=seed + st.offset, progress=progress, verbose=verbose,
+                st.epochs, device=dev, seed=seed + st.offset, progress=progress, verbose=verbose,
                 cache_key=cache_key(method, st, cfg, data, seed))
         records += [{**r, "epoch": r["epoch"] + st.offset, "stage": st.stage} for r in h]
     model.eval()
