@@ -24,8 +24,6 @@ GPUS = ("* **Several GPUs.** `torchrun --nproc_per_node=N -m fashionlab reproduc
         "process per GPU ([docs/distributed.md](../docs/distributed.md)).")
 LOADING = ("* **Loading.** In `full` mode and with `--data`, DataLoader workers stream the images from disk; "
            "`FASHIONLAB_WORKERS=N` sets how many.")
-LOADING_IN_MEMORY = ("* **Loading.** This experiment still decodes {what} into memory in every mode (streaming is not "
-                     "wired into it yet): at `full` size, plan for several GB of RAM.")
 ENV = ("* **Without flags** (this notebook, too): `FASHIONLAB_MODE=full`, `FASHIONLAB_DEVICE=cuda`, "
        "`FASHIONLAB_DATA` (FashionSynth caches and trained models), `FASHIONLAB_RESULTS` (where `{name}.json` and "
        "`{name}.md` go){extra}.")
@@ -159,7 +157,8 @@ tuned), the networks on the paper's AlexNet up to conv5 at 224 px (a 13 x 13 map
 boxes' RoI pooling).
 {WEIGHTS.format(what="AlexNet up to conv5", files="`alexnet-owt-7be5be79.pth`")}
 {GPUS.format(name="part-search")}
-{LOADING_IN_MEMORY.format(what="its shop images (jump detection runs over all of them at once)")}
+{LOADING} Jump detection's parts are found in one streamed pass over each split before training; only \
+the boxes are kept.
 {ENV.format(name="part-search", extra="; `FASHIONLAB_FASHIONAI` plays no part here")}
 * **Expect.** Paper 04, §7.1: Proposed 56.5% top-20 direct; §7.2: top-20 after manipulation, Proposed \
 53.1%, AMNET 45.8%, w/o parts & ranking 40.1%, Classic 33.2%; Table 2 (top-20 per manipulated attribute, \
@@ -216,7 +215,7 @@ has categories and attributes on single-garment photos; the paper's Mallzee data
 paper's detector backbone).
 {WEIGHTS.format(what="EfficientNet-B4 for stage 2, ResNet-50 for the detector", files="`efficientnet_b4_rwightman-23ab8bcd.pth`, `resnet50-0676ba61.pth`")}
 {GPUS.format(name="hls")}
-{LOADING_IN_MEMORY.format(what="its scenes and crops")}
+{LOADING} The scenes, the crops and the detected crops alike.
 {ENV.format(name="hls", extra="; `FASHIONLAB_FASHIONAI` plays no part here")}
 * **Expect.** Paper 06, Table 4, Faster R-CNN trained and evaluated on DF2: mAP 73.0, AR@100 83.7 (Mallzee: \
 80.6, 85.8). Table 7 (DeepFashion), STL w/ HLS: category top-3 93.99, attributes top-3 36.20 (altered \

@@ -9,7 +9,9 @@
 * :mod:`~fashionlab.datasets.images`: :class:`AttributeImageDataset`, :class:`TripletDataset`,
   :func:`make_transform`, :class:`TensorImages` and :class:`TwoScaleImages` (a split decoded once into memory).
 * :mod:`~fashionlab.datasets.streaming`: their streaming counterparts, decoded batch by batch in ``DataLoader``
-  workers, and :func:`image_source`, which chooses between the two (streaming for real data and ``full`` mode).
+  workers, :class:`StreamingArray` (a streamed plain image array: paper 06's scenes and crops), and
+  :func:`image_source` / :func:`image_array`, which choose between the two (streaming for real data and ``full``
+  mode).
 * :mod:`~fashionlab.datasets.samplers`: ASEN v1 and ASEN++ triplet samplers (docs/implementations.md §2, §3) and
   paper 01's fixed triplet pool; triplets are image ids ``(anchor, positive, negative, attribute)``.
 """
@@ -46,15 +48,21 @@ from .images import (
     TensorImages,
     TripletDataset,
     TwoScaleImages,
+    load_resized,
     load_rgb,
     make_transform,
 )
 from .streaming import (
+    StreamingArray,
+    StreamingCrops,
     StreamingImages,
     StreamingTwoScaleImages,
     default_workers,
+    image_array,
     image_source,
+    prefetched,
     stream_default,
+    take_rows,
     triplet_ids,
 )
 from .readers import (
@@ -97,7 +105,8 @@ __all__ = [
     "ADDE_SPLITS", "AddeSplit", "read_adde_split", "read_attr_num", "read_onehot_labels", "read_id_list",
     "onehot_to_indices", "indices_to_onehot",
     "IMAGENET_MEAN", "IMAGENET_STD", "AttributeImageDataset", "ImageLoadError", "TensorImages", "TripletDataset", "TwoScaleImages", "load_rgb",
-    "StreamingImages", "StreamingTwoScaleImages", "image_source", "stream_default", "default_workers", "triplet_ids",
+    "StreamingImages", "StreamingTwoScaleImages", "StreamingArray", "StreamingCrops", "image_source", "image_array",
+    "prefetched", "take_rows", "stream_default", "default_workers", "triplet_ids", "load_resized",
     "make_transform",
     "AsenPPTripletSampler", "AsenV1TripletSampler", "ClassTripletSampler", "LabelIndex", "Paper01TripletPool", "RareValueError",
     "SkippedValue", "check_triplets",

@@ -28,6 +28,7 @@ __all__ = [
     "TripletDataset",
     "TensorImages",
     "TwoScaleImages",
+    "load_resized",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -328,6 +329,17 @@ def decode_square(path, size: int, context: str | Callable[[], str] = "") -> tor
     return torch.from_numpy(np.array(im)).permute(2, 0, 1)
 
 
+def load_resized(path, size: int | None = None, context: str | Callable[[], str] = "") -> np.ndarray:
+    """One image as ``uint8 (H, W, 3)``: :func:`load_rgb`, resized to ``size`` x ``size`` (bilinear, aspect not
+    kept, no crop) when ``size`` is given and the image is not that size already. How paper 06's scenes and
+    crops are read (:func:`fashionlab.datasets.outfits.read_outfits`, :class:`~fashionlab.datasets.StreamingArray`).
+    Errors name ``path`` and ``context``."""
+    im = load_rgb(path, context)
+    if size is not None and im.size != (size, size):
+        im = im.resize((size, size), Image.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
+
+
 def downscale(hi: torch.Tensor, size: int) -> torch.Tensor:
     """``uint8 (N, 3, S, S)`` images downscaled to ``size`` (antialiased bilinear, rounded): the global view of
     :class:`TwoScaleImages`, in chunks of about 128 MB of floats."""
@@ -457,6 +469,14 @@ class TwoScaleImages:
     def prefetch(self, batches, ids_of: Callable | None = None, device=None):
         """``batches`` unchanged: decoded images need no prefetching (see :meth:`StreamingImages.prefetch`)."""
         return batches
+
+    def view(self, scale: str = "lo") -> torch.Tensor:
+        """The ``uint8`` pixels of one scale (``"lo"``: the ``global_size`` view, ``"hi"``: ``image_size``) as one
+        tensor indexed by image id = row (every image of the list decoded): :attr:`lo` or ``hi.data``. Code
+        written against it also runs on :meth:`StreamingTwoScaleImages.view`, which decodes on indexing."""
+        if scale not in ("lo", "hi"):
+            raise ValueError(f"scale must be 'lo' or 'hi', got {scale!r}")
+        return self.lo if scale == "lo" else self.hi.data
 
     def item_batches(self, items, batch: int = 256, hires: bool = False):
         """Evaluation batches ``(lo, hi, attr)`` of ``items`` (``(n, >=2)`` rows ``(image id, attribute, ...)``),

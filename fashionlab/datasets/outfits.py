@@ -22,14 +22,9 @@ _DF_TYPE = {1: "upper body", 2: "lower body", 3: "full body", 4: "footwear"}  # 
 
 
 def _load_rgb(path: Path, size: int | None = None) -> np.ndarray:
-    from PIL import Image
+    from .images import load_resized  # every PIL mode, errors that name the file
 
-    from .images import load_rgb  # every PIL mode, errors that name the file
-
-    im = load_rgb(path)
-    if size is not None and im.size != (size, size):
-        im = im.resize((size, size), Image.BILINEAR)
-    return np.asarray(im, dtype=np.uint8)
+    return load_resized(path, size)
 
 
 class OutfitData:
@@ -41,6 +36,10 @@ class OutfitData:
     (M, A)``) read from the DeepFashion-layout crops. ``applicable`` ``(C, A)`` bool: which attributes can
     apply to which category (the hierarchy, paper 06 Tables 1-2); ``category_type`` ``(C,)``: the object type of
     each category.
+
+    The pictures are in-memory numpy arrays, or, when they stream (a ``--data`` folder, ``full`` mode,
+    ``FASHIONLAB_STREAM=1``: :func:`~fashionlab.datasets.image_array`), :class:`~fashionlab.datasets.StreamingArray`
+    s indexed the same way and read from disk batch by batch (:attr:`streams`).
     """
 
     def __init__(self, root: Path, description: str, scenes, scene_images, crops, type_names, category_names,
@@ -53,6 +52,13 @@ class OutfitData:
         self.attribute_kinds = tuple(attribute_kinds)
         self.applicable = np.asarray(applicable, dtype=bool)
         self.category_type = np.asarray(category_type, dtype=np.int64)
+
+    @property
+    def streams(self) -> bool:
+        """Whether the pictures are read from disk on demand (:class:`~fashionlab.datasets.StreamingArray`)."""
+        from .streaming import StreamingArray
+
+        return isinstance(self.scene_images["train"], StreamingArray)
 
     @property
     def num_types(self) -> int:
@@ -73,21 +79,27 @@ class OutfitData:
                 f"{self.num_attributes} attributes; scenes {n}; crops {m})")
 
 
-def read_outfits(root, scene_size: int, crop_size: int, description: str | None = None) -> OutfitData:
+def read_outfits(root, scene_size: int, crop_size: int, description: str | None = None, *,
+                 stream: bool | None = None, mode: str | None = None, real: bool | None = None) -> OutfitData:
     """Read an outfit folder (module docstring): every split's scenes resized to ``scene_size`` px and crops to
-    ``crop_size`` px. Raises :class:`ValueError` when the COCO JSON lacks the garment categories / attributes or
-    disagrees with the crops' list files on their names."""
+    ``crop_size`` px, decoded into memory or streamed from disk (:func:`~fashionlab.datasets.image_array`:
+    ``stream`` if given, else streaming for ``real`` data, default: ``description`` not given, i.e. a
+    ``--data`` folder, and ``full`` ``mode``; ``$FASHIONLAB_STREAM`` forces either). Raises :class:`ValueError` when
+    the COCO JSON lacks the garment categories / attributes or disagrees with the crops' list files on their
+    names."""
     from .deepfashion import read_deepfashion
     from .detection import read_coco_detection
+    from .streaming import image_array
 
     root = Path(root)
     desc = f"{root.name} (from --data)" if description is None else description
+    real = description is None if real is None else real
     scenes, scene_images = {}, {}
     for s in OUTFIT_SPLITS:
         ds = read_coco_detection(root / "annotations" / f"instances_{s}.json")
         scenes[s] = ds
-        scene_images[s] = (np.stack([_load_rgb(ds.image_path(i), scene_size) for i in range(len(ds))])
-                           if len(ds) else np.zeros((0, scene_size, scene_size, 3), np.uint8))
+        scene_images[s] = image_array(ds.image_root, ds.files, scene_size, layout="hwc", stream=stream, mode=mode,
+                                      real=real)
     ref = scenes["train"]
     if ref.category_names is None or ref.attribute_names is None or getattr(ref, "applicable", None) is None:
         raise ValueError(f"{root}: the COCO JSON has no garment categories / attributes (the FashionSynth extension "
@@ -100,10 +112,10 @@ def read_outfits(root, scene_size: int, crop_size: int, description: str | None 
     crops = {}
     for s in OUTFIT_SPLITS:
         idx = df.split_indices(_DF_SPLIT[s])
-        imgs = (np.stack([_load_rgb(df.root / df.image_names[i], crop_size) for i in idx])
-                if len(idx) else np.zeros((0, crop_size, crop_size, 3), np.uint8))
+        imgs = image_array(df.root, [df.image_names[i] for i in idx], crop_size, layout="chw", stream=stream,
+                           mode=mode, real=real)
         cats = df.categories[idx].astype(np.int64)
-        crops[s] = {"images": np.ascontiguousarray(imgs.transpose(0, 3, 1, 2)), "category": cats,
+        crops[s] = {"images": imgs, "category": cats,
                     "object_type": cat_type[cats], "attributes": df.positives()[idx].astype(np.float32),
                     "names": [df.image_names[i] for i in idx]}
     kinds = tuple("print" if int(t) == 1 else "style" for t in df.attribute_types)
@@ -146,14 +158,18 @@ def pipeline_crops(data: OutfitData, dets, crop_size: int, min_score: float = 0.
     split's garments at ``iou`` (:func:`fashionlab.metrics.match_detections`); the returned dict holds the
     matched crops with the *true* category and attributes of their garment (for scoring), the detector's
     ``object_type`` and ``true_type``, ``scene``/``box`` of each, and ``retention`` = matched garments / all
-    garments, plus ``unmatched_detections`` and ``unmatched_by_type`` (per predicted object type)."""
+    garments, plus ``unmatched_detections`` and ``unmatched_by_type`` (per predicted object type). With
+    streamed scenes the crops are a :class:`~fashionlab.datasets.StreamingCrops` (cut from the scene when a batch
+    of them is read), else an in-memory array; the pixels are the same."""
     import torch
     from torchvision.ops import nms
 
     from ..metrics import match_detections
     from ..synth.outfit import square_crop
+    from .streaming import StreamingArray, StreamingCrops
 
     ds, imgs = data.scenes[split], data.scene_images[split]
+    lazy = isinstance(imgs, StreamingArray)
     out = {k: [] for k in ("images", "object_type", "true_type", "category", "attributes", "scene", "box")}
     n_gt = n_matched = n_extra = 0
     extra_by_type = np.zeros(data.num_types, dtype=np.int64)
@@ -170,7 +186,8 @@ def pipeline_crops(data: OutfitData, dets, crop_size: int, min_score: float = 0.
         unmatched = np.setdiff1d(np.arange(len(boxes)), np.array([d for _, d in pairs], dtype=np.int64))
         extra_by_type += np.bincount(labels[unmatched].astype(np.int64), minlength=data.num_types)
         for g, d in pairs:
-            out["images"].append(square_crop(imgs[i], boxes[d], crop_size).transpose(2, 0, 1))
+            if not lazy:
+                out["images"].append(square_crop(imgs[i], boxes[d], crop_size).transpose(2, 0, 1))
             out["object_type"].append(int(labels[d]))
             out["true_type"].append(int(ds.object_types[i][g]))
             out["category"].append(int(ds.categories[i][g]))
@@ -178,6 +195,8 @@ def pipeline_crops(data: OutfitData, dets, crop_size: int, min_score: float = 0.
             out["scene"].append(i)
             out["box"].append(boxes[d].astype(np.float32))
     res = {k: np.asarray(v) for k, v in out.items()}
+    if lazy and len(res["scene"]):
+        res["images"] = StreamingCrops(imgs, res["scene"], np.stack(out["box"]), crop_size)
     if not len(res["images"]):
         c = crop_size
         res.update(images=np.zeros((0, 3, c, c), np.uint8), attributes=np.zeros((0, data.num_attributes), np.float32))

@@ -40,7 +40,10 @@ exist), rendered at ``image_size`` (where jump detection runs) and seen by the n
 Attributes that do not apply (a skirt's collar) count as one more value, "n/a", when matching; they are not
 trained on. ``--data`` runs on a real ADDE-layout folder (Shopping100k's split files with its images; not
 public, docs/formats.md §5.6): no ground truth there, so the case target is jump detection's rule and the part
-rows are skipped.
+rows are skipped. FashionSynth's images in ``quick`` and ``default`` mode are decoded into memory; with ``--data``
+and in ``full`` mode (or ``FASHIONLAB_STREAM=1``) they are streamed from disk: training, the signature passes and
+§4.3's jump detection (one pass per split, keeping only the parts) read them batch by batch in ``DataLoader``
+workers (:class:`ShopSearchData`), with the same numbers.
 
 The recipe, step by step (a notebook calls the same steps): :func:`load_data` → :func:`build_model` →
 :func:`train` (``engine.fit`` with the model's own ``.loss``, two stages, each cached under
@@ -134,6 +137,10 @@ PART_SEARCH_CONFIGS = {
 }
 
 KS = (5, 10, 20)
+#: Images per batch of the evaluation passes (signatures, the §7.5 regressor's boxes when streaming).
+EVAL_BATCH = 256
+#: Test images §7.6's extraction rates are timed on.
+RATE_IMAGES = 512
 
 #: Methods trained without L_triplet in stage 2 (§7 "Baselines"); any other name (a student's network) gets it.
 NO_RANKING = ("Classic", "w/o parts & ranking")
@@ -148,11 +155,15 @@ def _mode_of(cfg: PartSearchConfig) -> str:
 # ----------------------------------------------------------------------------------------------------------
 # 1. data
 # ----------------------------------------------------------------------------------------------------------
-def load_data(cfg: PartSearchConfig, data: Path | None = None, seed: int = 0, progress: bool = False) -> ShopSearchData:
+def load_data(cfg: PartSearchConfig, data: Path | None = None, seed: int = 0, progress: bool = False,
+              mode: str | None = None) -> ShopSearchData:
     """Step 1: the shop dataset (§3) ready for training and search: a real ADDE-layout folder ``data`` or
-    FashionSynth's shop preset (rendered once), decoded at two sizes, with jump detection's parts (§4.3)."""
+    FashionSynth's shop preset (rendered once), at two sizes, with jump detection's parts (§4.3). The images are
+    decoded into memory, or streamed from disk for ``data`` and in ``full`` ``mode`` (default: the mode whose
+    config ``cfg`` is; ``$FASHIONLAB_STREAM`` forces either; :class:`ShopSearchData`)."""
     root, desc = shop_data(cfg, data, seed, progress)
-    return ShopSearchData(root, cfg, progress=progress, description=desc)
+    return ShopSearchData(root, cfg, progress=progress, description=desc, mode=_mode_of(cfg) if mode is None else mode,
+                          real=data is not None)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -225,12 +236,14 @@ def training_step(data: ShopSearchData, ranking: bool, device, margin: float):
     return step
 
 
-def epoch_batches(data: ShopSearchData, batch: int):
-    """Mini-batches of training image ids, a fresh shuffle per epoch (``fit`` seeds it from the epoch)."""
+def epoch_batches(data: ShopSearchData, batch: int, device=None):
+    """Mini-batches of training image ids, a fresh shuffle per epoch (``fit`` seeds it from the epoch); when the
+    images stream, their pixels are decoded ahead in ``DataLoader`` workers (``sources["train"].prefetch``,
+    pinned for a CUDA ``device``)."""
     import torch
 
     n = len(data.labels["train"])
-    return lambda epoch: list(torch.randperm(n).split(batch))
+    return lambda epoch: data.sources["train"].prefetch(list(torch.randperm(n).split(batch)), device=device)
 
 
 def cache_key(method: str, stage: Stage, cfg: PartSearchConfig, data: ShopSearchData, seed: int) -> dict:
@@ -256,8 +269,8 @@ def train(method: str, model, data: ShopSearchData, cfg: PartSearchConfig | None
     records = []
     for st in schedule(method, cfg):
         opt = torch.optim.Adam(model.parameters(), lr=st.lr)
-        h = fit(model, training_step(data, st.ranking, dev, cfg.margin), epoch_batches(data, cfg.batch), opt, st.epochs,
-                device=dev, seed=seed + st.offset, progress=progress, verbose=verbose,
+        h = fit(model, training_step(data, st.ranking, dev, cfg.margin), epoch_batches(data, cfg.batch, dev), opt,
+                st.epochs, device=dev, seed=seed + st.offset, progress=progress, verbose=verbose,
                 cache_key=cache_key(method, st, cfg, data, seed))
         records += [{**r, "epoch": r["epoch"] + st.offset, "stage": st.stage} for r in h]
     model.eval()
@@ -267,11 +280,13 @@ def train(method: str, model, data: ShopSearchData, cfg: PartSearchConfig | None
 # ----------------------------------------------------------------------------------------------------------
 # 4. evaluation: signatures, prototypes, Eq. 4 search, §7's protocol
 # ----------------------------------------------------------------------------------------------------------
-def embed(model, data: ShopSearchData, split: str, ids=None, parts="jump", device=None, batch: int = 256) -> dict:
+def embed(model, data: ShopSearchData, split: str, ids=None, parts="jump", device=None,
+          batch: int | None = None) -> dict:
     """Signatures ``{"general" and each special attribute: (N, d) CPU tensor}`` of images ``ids`` of ``split``
     (through :func:`fashionlab.engine.extract_features`), plus ``"_logits"`` (``{attribute: (N, K)}``) and, for the
     two-path networks, ``"_case"`` (the "Extract Parts?" head's case index). ``parts``: "jump" (jump detection, the
-    paper), "gt" (true boxes) or a ``(boxes, present)`` pair of arrays for ``ids``."""
+    paper), "gt" (true boxes) or a ``(boxes, present)`` pair of arrays for ``ids``. Streamed images are read
+    ``batch`` at a time, ahead, by ``data.sources[split].prefetch``."""
     import torch
 
     from ..engine import extract_features
@@ -279,6 +294,7 @@ def embed(model, data: ShopSearchData, split: str, ids=None, parts="jump", devic
 
     dev = device if device is not None else next(model.parameters()).device
     ids = np.arange(len(data.labels[split])) if ids is None else np.asarray(ids)
+    batch = EVAL_BATCH if batch is None else batch
     classic = isinstance(model, AttributeClassifierNet)
 
     def fn(pos):
@@ -294,7 +310,12 @@ def embed(model, data: ShopSearchData, split: str, ids=None, parts="jump", devic
         return {"sig": out.signatures, "logits": out.logits, "case": out.case_logits.argmax(1)}
 
     positions = [np.arange(s, min(s + batch, len(ids))) for s in range(0, len(ids), batch)]
-    got = extract_features(fn, positions, device=dev, model=model, out_device="cpu")
+
+    def staged():  # each batch's positions once its images are staged (the list itself for the cache)
+        for _, pos in zip(data.sources[split].prefetch([ids[p] for p in positions], device=dev), positions):
+            yield pos
+
+    got = extract_features(fn, staged(), device=dev, model=model, out_device="cpu")
     out = dict(got["sig"])
     out["_logits"] = got["logits"]
     if "case" in got:
@@ -408,7 +429,8 @@ def train_regressor(data: ShopSearchData, seed: int = 0, device=None):
     """§7.5: a :class:`~fashionlab.parts.PartBoxRegressor` trained (``engine.fit``, cached) on ``cfg.regressor_images``
     training images with their true part boxes (at ``cfg.regressor_size`` px). Returns ``(model, predict, ids)``
     where ``predict(split, ids)`` gives ``(boxes at input_size (n, P, 4), present (n, P), per-image dicts at
-    image_size)``."""
+    image_size)``: in one batch from the in-memory images, in prefetched batches of :data:`EVAL_BATCH` when they
+    stream."""
     import torch
     import torch.nn.functional as F
 
@@ -446,7 +468,10 @@ def train_regressor(data: ShopSearchData, seed: int = 0, device=None):
     model.eval()
 
     def predict(split, i):
-        out = PartBoxOutput(*extract_features(lambda b: tuple(model(b)), [images(split, i)], device=dev, model=model,
+        i = np.asarray(i)
+        chunks = data.chunks(split, i, EVAL_BATCH) if data.streams else [i]  # the cache: one batch, as always
+        batches = (images(split, c) for c in data.sources[split].prefetch(chunks, device=dev))
+        out = PartBoxOutput(*extract_features(lambda b: tuple(model(b)), batches, device=dev, model=model,
                                               out_device="cpu"))
         dicts = decode_part_boxes(out, cfg.image_size, data.part_names)
         b, p = data.box_array(dicts, cfg.input_size / cfg.image_size)
@@ -492,15 +517,16 @@ def study_parts(data: ShopSearchData, proposed, evaluation: SearchEvaluation, pr
 
 
 def extraction_rates(data: ShopSearchData, models: dict, device=None) -> dict:
-    """§7.6: images per second of Classic's and Proposed's signature extraction (parts given) on up to 512 test
-    images, and of jump detection (measured while the data was loaded)."""
+    """§7.6: images per second of Classic's and Proposed's signature extraction (parts given) on up to
+    :data:`RATE_IMAGES` test images (held in memory while timed, also when the images stream), and of jump
+    detection (measured while the data was loaded)."""
     import torch
 
     from ..search import extraction_rate
 
     cfg = data.cfg
     dev = device if device is not None else next(models["Proposed"].parameters()).device
-    xs = data.inputs["test"][: min(512, len(data.inputs["test"]))]
+    xs = data.inputs["test"][: min(RATE_IMAGES, len(data.inputs["test"]))]
 
     def prep(x):
         return ((x.float() - data._mean) / data._std).to(dev)
@@ -614,7 +640,7 @@ def part_search(mode: str, data: Path | None, seed: int, progress: bool = True, 
     cfg = with_start(config or PART_SEARCH_CONFIGS[mode], "part-search", mode)
     if dataset is not None and dataset.cfg != cfg:
         raise ValueError("dataset= was loaded with another config than this run's")
-    d = dataset if dataset is not None else load_data(cfg, data, seed, progress)
+    d = dataset if dataset is not None else load_data(cfg, data, seed, progress, mode=mode)
     protocol = manipulation_protocol(d, cfg.rounds, seed)
     models, histories, evals = {}, {}, {}
     for m in METHODS:

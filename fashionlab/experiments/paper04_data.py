@@ -2,7 +2,10 @@
 images at two sizes, the labels, jump detection's parts (§4.3) and, on FashionSynth, the true parts and cases.
 
 :func:`shop_data` finds or renders the folder; :class:`ShopSearchData` loads it for the recipe in
-:mod:`fashionlab.experiments.paper04` (``paper04.load_data`` builds one).
+:mod:`fashionlab.experiments.paper04` (``paper04.load_data`` builds one). The images are decoded into memory
+(FashionSynth in ``quick`` and ``default`` mode) or streamed from disk (a ``--data`` folder, ``full`` mode,
+``FASHIONLAB_STREAM=1``: :func:`fashionlab.datasets.image_source`); jump detection then runs in one streamed pass
+over each split, batch by batch, keeping only its small per-image results.
 """
 from __future__ import annotations
 
@@ -24,12 +27,24 @@ class ShopSearchData:
     per image), ``boxes``/``present`` (jump detection's parts at ``input_size``, ``(N, P, 4)`` / ``(N, P)``),
     ``gt_boxes``/``gt_present``, ``case`` (the "Extract Parts?" target: the true case on FashionSynth, else the
     jump rule's), ``records`` (ground truth or None). ``queries``/``gallery``: test image ids (§6).
+
+    ``sources[split]``: where the pixels come from (:func:`~fashionlab.datasets.image_source` with
+    ``image_size`` and ``input_size``): a :class:`~fashionlab.datasets.TwoScaleImages` decoded into memory, whose
+    tensors ``images``/``inputs`` are, or, when ``streams`` (``stream`` if given, else a real dataset, ``real``, or
+    ``full`` ``mode``; ``$FASHIONLAB_STREAM`` forces either), a
+    :class:`~fashionlab.datasets.StreamingTwoScaleImages`: then ``images``/``inputs`` are its views, indexed the
+    same way and decoded on indexing, and every pass of the recipe prefetches its batches through
+    ``sources[split].prefetch`` so that the pixels held are a few batches, never a split.
     """
 
-    def __init__(self, root: Path, cfg, progress: bool = False, description: str = ""):
+    #: images per call of jump detection (§4.3) in the pass over a split, and per batch read ahead when streaming
+    JUMP_BATCH = 256
+
+    def __init__(self, root: Path, cfg, progress: bool = False, description: str = "", stream: bool | None = None,
+                 mode: str | None = None, real: bool = False):
         import torch
 
-        from ..datasets import read_adde_split
+        from ..datasets import StreamingTwoScaleImages, image_source, read_adde_split
         from ..models.partsearch import CASES3
         from ..parts import PART_NAMES, SYNTH_PART_NAMES
 
@@ -53,8 +68,12 @@ class ShopSearchData:
         self.jump, self.boxes, self.present, self.gt_boxes, self.gt_present, self.case = {}, {}, {}, {}, {}, {}
         self.jump_case = {}
         self.jump_seconds = 0.0
+        self.sources = {}
         for s, split in self.splits.items():
-            self.images[s], self.inputs[s] = self._decode(split, progress)
+            src = self.sources[s] = image_source(self.root, split.filenames, cfg.image_size, cfg.input_size,
+                                                 stream=stream, mode=mode, real=real, progress=progress,
+                                                 source=str(split.files["filenames"]))
+            self.images[s], self.inputs[s] = src.view("hi"), src.view("lo")
             self.labels[s] = split.labels
             recs = None
             if self.has_gt:
@@ -63,9 +82,7 @@ class ShopSearchData:
                 recs = load_shop_ground_truth(self.root, s)
             self.records[s] = recs
             self.match_labels[s] = self._match_labels(split.labels, recs)
-            t0 = time.perf_counter()
-            self.jump[s] = self._extract(self.images[s])
-            self.jump_seconds += time.perf_counter() - t0
+            self.jump[s] = self._extract(s)
             k = cfg.input_size / cfg.image_size
             self.boxes[s], self.present[s] = self.box_array([j.parts for j in self.jump[s]], k)
             rule = np.array([cases.index(j.case) if j.case in cases else 0 for j in self.jump[s]])
@@ -78,6 +95,7 @@ class ShopSearchData:
             self.jump_case[s] = rule
         self._mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
         self._std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+        self.streams = isinstance(self.sources["train"], StreamingTwoScaleImages)
 
     def __repr__(self) -> str:
         n = {s: len(self.labels[s]) for s in self.splits}
@@ -87,22 +105,11 @@ class ShopSearchData:
                 f"{', true parts and cases known' if self.has_gt else ''})")
 
     # -- loading -------------------------------------------------------------------------------------------
-    def _decode(self, split, progress):
-        import torch
-        import torch.nn.functional as F
-
-        from ..datasets import TensorImages
-
-        hi = TensorImages(self.root, split.filenames, self.cfg.image_size, progress=progress,
-                          source=str(split.files["filenames"])).data
-        if self.cfg.input_size == self.cfg.image_size:
-            return hi, hi
-        lo = torch.empty((len(hi), 3, self.cfg.input_size, self.cfg.input_size), dtype=torch.uint8)
-        for s in range(0, len(hi), 512):
-            y = F.interpolate(hi[s:s + 512].float(), size=(self.cfg.input_size,) * 2, mode="bilinear",
-                              antialias=True, align_corners=False)
-            lo[s:s + 512] = y.round_().clamp_(0, 255).to(torch.uint8)
-        return hi, lo
+    def chunks(self, split: str, ids=None, batch: int = 256) -> list[np.ndarray]:
+        """Image ids of ``split`` (default: all, in order) in consecutive chunks of ``batch``: an evaluation
+        pass's batches, for ``sources[split].prefetch``."""
+        ids = np.arange(len(self.labels[split])) if ids is None else np.asarray(ids)
+        return [ids[s:s + batch] for s in range(0, len(ids), batch)]
 
     def _match_labels(self, labels: np.ndarray, recs) -> np.ndarray:
         """Labels for exact matching: missing = -1; not applicable (ground truth says None) = the extra value K_a."""
@@ -114,13 +121,21 @@ class ShopSearchData:
             out[na, j] = self.num_values[a]
         return out
 
-    @staticmethod
-    def _extract(images):
+    def _extract(self, split: str) -> list:
+        """Jump detection (§4.3, :func:`fashionlab.parts.extract_parts_batch`) on every image of ``split`` at
+        ``image_size``, :attr:`JUMP_BATCH` images per call, in one pass over the split (prefetched when the images
+        stream): only the small per-image results are kept. Adds the time of the detection alone (not of reading
+        the images) to ``jump_seconds`` (§7.6's rate)."""
+        import torch
+
         from ..parts import extract_parts_batch
 
         out = []
-        for s in range(0, len(images), 256):
-            out += extract_parts_batch(images[s:s + 256])
+        for ids in self.sources[split].prefetch(self.chunks(split, batch=self.JUMP_BATCH)):
+            x = self.images[split][torch.from_numpy(ids)]
+            t0 = time.perf_counter()
+            out += extract_parts_batch(x)
+            self.jump_seconds += time.perf_counter() - t0
         return out
 
     def box_array(self, parts: list[dict], k: float):
@@ -151,7 +166,7 @@ class ShopSearchData:
     def batch(self, split: str, ids, train: bool = False, device=None, parts: str = "jump"):
         """Normalised inputs ``(B, 3, s, s)``, part boxes ``(B, P, 4)``, ``present`` ``(B, P)`` (``parts``: "jump",
         "gt" or "none"), with the same random horizontal flip of image and boxes when ``train`` (the sleeves
-        swap sides)."""
+        swap sides). Streamed images: the staged batch of a ``sources[split].prefetch`` pass (else read now)."""
         import torch
 
         ids = np.asarray(ids)

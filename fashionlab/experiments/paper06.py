@@ -48,6 +48,12 @@ the batches, training step, optimiser, model selection and inference of the netw
 :mod:`fashionlab.models.hls_pipeline`; the paper's tables in :mod:`fashionlab.experiments.paper06_tables`. They
 are re-exported here under their old names.
 
+Memory: FashionSynth's scenes and crops in ``quick`` and ``default`` mode are decoded into memory; with
+``--data`` and in ``full`` mode (or ``FASHIONLAB_STREAM=1``) they are streamed from disk
+(:func:`~fashionlab.datasets.image_array`): the detector's batches, detection, the stage-2 batches and
+predictions, and the detected crops (§5.2.1, cut from their scene when read) hold a few batches at a time, with
+the same numbers.
+
 Fairness: one backbone family (the mode's: SmallCNN at output stride 8, or EfficientNet-B4 in ``full``) for
 every stage-2 network, the same epochs, batch,
 optimiser (Adam, cosine schedule), augmentation and model selection (best validation epoch) for all.
@@ -155,19 +161,29 @@ SPLITS = OUTFIT_SPLITS
 HLSData = OutfitData  # the data object of the recipe (fashionlab.datasets.outfits)
 
 
-def load_data(cfg: HLSConfig, data: Path | None = None, seed: int = 0, progress: bool = False) -> HLSData:
+def _mode_of(cfg: HLSConfig) -> str:
+    """The name of ``cfg`` in :data:`HLS_CONFIGS` (whatever its start), ``"custom"`` for another config."""
+    return next((m for m, c in HLS_CONFIGS.items() if replace(c, pretrained=cfg.pretrained) == cfg), "custom")
+
+
+def load_data(cfg: HLSConfig, data: Path | None = None, seed: int = 0, progress: bool = False,
+              mode: str | None = None) -> HLSData:
     """The outfit dataset (:func:`fashionlab.datasets.outfits.read_outfits`): ``data`` (a folder in the outfit
     preset's layout: ``annotations/instances_{split}.json``, ``{split}/image/``, ``crops/`` in DeepFashion's
     list-file layout) or FashionSynth's outfit preset (``cfg.num_scenes`` scenes at ``cfg.scene_size`` px, crops
-    at ``cfg.crop_size`` px)."""
+    at ``cfg.crop_size`` px). The scenes and crops (§3.2.1, §3.2.2) are decoded into memory, or streamed from disk
+    batch by batch for ``data`` and in ``full`` ``mode`` (default: the mode whose config ``cfg`` is;
+    :func:`~fashionlab.datasets.image_array`, ``$FASHIONLAB_STREAM`` forces either)."""
+    mode = _mode_of(cfg) if mode is None else mode
     if data is not None:
-        return read_outfits(data, cfg.scene_size, cfg.crop_size)
+        return read_outfits(data, cfg.scene_size, cfg.crop_size, mode=mode, real=True)
     from ..synth.outfit import ensure_outfits
 
     root = ensure_outfits(cfg.num_scenes, seed=seed, image_size=cfg.scene_size, crop_size=cfg.crop_size,
                           progress=progress)
     return read_outfits(root, cfg.scene_size, cfg.crop_size,
-                        f"FashionSynth outfit preset, {cfg.num_scenes} scenes, {cfg.scene_size} px, seed {seed}")
+                        f"FashionSynth outfit preset, {cfg.num_scenes} scenes, {cfg.scene_size} px, seed {seed}",
+                        mode=mode, real=False)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -254,8 +270,7 @@ def cache_key(method: str, cfg: HLSConfig, data: HLSData, seed: int, **extra) ->
     """The ``engine.fit`` cache key of one trained network: experiment, method, mode (the name of ``cfg`` in
     :data:`HLS_CONFIGS`, ``"custom"`` for another config), seed, config, dataset, plus ``extra`` (the ``stage``:
     which network of a method)."""
-    mode = next((m for m, c in HLS_CONFIGS.items() if replace(c, pretrained=cfg.pretrained) == cfg), "custom")
-    return {"experiment": EXPERIMENT, "method": method, "mode": mode, "seed": int(seed), "config": cfg,
+    return {"experiment": EXPERIMENT, "method": method, "mode": _mode_of(cfg), "seed": int(seed), "config": cfg,
             "dataset": data.description, **extra}
 
 
@@ -264,6 +279,7 @@ def _fit_stage2(net, task: str, data: HLSData, cfg: HLSConfig, seed: int, device
     """One stage-2 network through ``engine.fit`` (Adam, cosine schedule, the best validation epoch kept).
     ``index``/``categories``: a subset of the training crops and only these categories, labels re-indexed
     (Table 5's per-type networks)."""
+    from ..datasets import StreamingArray, take_rows
     from ..engine import fit
 
     tr, va = data.crops["train"], data.crops["validation"]
@@ -272,7 +288,7 @@ def _fit_stage2(net, task: str, data: HLSData, cfg: HLSConfig, seed: int, device
         remap[categories] = np.arange(len(categories))
         tr = {**tr, "category": remap[tr["category"]]}
         keep = np.isin(va["category"], categories)
-        va = {k: (v[keep] if isinstance(v, np.ndarray) else v) for k, v in va.items()}
+        va = {k: (take_rows(v, keep) if isinstance(v, (np.ndarray, StreamingArray)) else v) for k, v in va.items()}
         va["category"] = remap[va["category"]]
     opt, sched = adam(net, cfg, len(tr["category"]) if index is None else len(index))
     return fit(net, stage2_step(net, task, cfg), lambda epoch: crop_batches(tr, cfg.batch, seed, epoch, index=index),
@@ -402,12 +418,14 @@ def per_type_accuracy(all_categories, per_type: dict, crops: dict, data: HLSData
     """Table 5 on ``crops``: top-1 category per true object type and overall (percent) of the one network for all
     categories (``all_categories``, the Baseline STL's category network) and of the per-type networks, each item
     routed to the network of ``route`` (its true type on GT crops, the detector's on detected crops)."""
+    from ..datasets import take_rows
+
     allcat = predict(all_categories, crops["images"], kind="category").argmax(1)
     per = np.full(len(crops["category"]), -1, dtype=np.int64)
     for t, (model, cats, _) in per_type.items():
         sel = np.flatnonzero(route == t)
         if len(sel):
-            per[sel] = cats[predict(model, crops["images"][sel], kind="category").argmax(1)]
+            per[sel] = cats[predict(model, take_rows(crops["images"], sel), kind="category").argmax(1)]
     true_type = data.category_type[crops["category"]]
     out = {}
     for name, pred in (("one model for all categories", allcat), ("one model per object type", per)):
@@ -505,7 +523,7 @@ def hls(mode: str, data: Path | None, seed: int, progress: bool = True, device=N
     """The ``hls`` experiment (module docstring). ``data``: a folder in the outfit preset's layout."""
     cfg = with_start(config or HLS_CONFIGS[mode], EXPERIMENT, mode)
     seconds, t = {}, time.perf_counter()
-    d = load_data(cfg, data, seed, progress=progress)
+    d = load_data(cfg, data, seed, progress=progress, mode=mode)
     seconds["data"] = time.perf_counter() - t
 
     t = time.perf_counter()

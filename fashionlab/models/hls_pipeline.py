@@ -9,6 +9,11 @@ detector's batches, and inference through ``engine.extract_features`` (the one n
 * :func:`predict` / :func:`method_outputs`: logits of a stage-2 network / of a method's networks chained as the
   paper shares labels at test time (predicted object type -> category -> attributes); :func:`top_attributes`:
   the top-k attributes recall@k counts; :func:`detect`: the detector's boxes per scene.
+
+Every pass over images goes batch by batch through :func:`fashionlab.datasets.prefetched`: for in-memory arrays
+the batches are indexed out of them as before; for streamed ones (:class:`~fashionlab.datasets.StreamingArray`,
+a ``--data`` folder or ``full`` mode) ``DataLoader`` workers decode each batch ahead, so memory holds a few
+batches, never a split.
 """
 from __future__ import annotations
 
@@ -17,20 +22,28 @@ import numpy as np
 __all__ = ["crop_batches", "stage2_step", "adam", "validation_fn", "MONITOR", "scene_batches", "detect", "predict",
            "method_outputs", "top_attributes"]
 
+#: Scenes per batch of :func:`detect` and crops per batch of :func:`predict` (when not given): the most images
+#: an inference pass holds at once (streamed or not).
+DETECT_BATCH = 16
+PREDICT_BATCH = 256
+
 
 def crop_batches(crops: dict, batch: int, seed: int, epoch: int, keys=("object_type", "category", "attributes"),
                  index: np.ndarray | None = None):
     """The training batches of ``epoch``: ``(uint8 images, *keys)`` tensors in an order drawn from
-    ``(seed, epoch)``; ``index`` restricts them to those crops."""
+    ``(seed, epoch)``; ``index`` restricts them to those crops. Streamed crops are decoded ahead by the
+    ``DataLoader`` workers of :func:`~fashionlab.datasets.prefetched`."""
     import torch
+
+    from ..datasets import prefetched
 
     n = len(crops["category"]) if index is None else len(index)
     order = np.random.default_rng([seed, epoch]).permutation(n)
     if index is not None:
         order = index[order]
-    for b in range(0, len(order), batch):
-        i = order[b:b + batch]
-        yield (torch.from_numpy(crops["images"][i]),) + tuple(torch.from_numpy(np.asarray(crops[k][i])) for k in keys)
+    images = crops["images"]
+    for i in prefetched(images, [order[b:b + batch] for b in range(0, len(order), batch)]):
+        yield (torch.from_numpy(images[i]),) + tuple(torch.from_numpy(np.asarray(crops[k][i])) for k in keys)
 
 
 def stage2_step(net, task: str, cfg):
@@ -104,14 +117,18 @@ MONITOR = {"category": "valid_top1", "attributes": "valid_recall@3", "mtl": "val
 def scene_batches(images: np.ndarray, ds, order: np.ndarray, batch: int, flip: np.ndarray | None):
     """Detector batches of ``order``'s scenes: ``(list of float (3, S, S) images in [0, 1], list of targets
     {"boxes" x1 y1 x2 y2, "labels" object type + 1})`` as torchvision's Faster R-CNN takes them; ``flip[b]``
-    mirrors the ``b``-th scene of ``order`` and its boxes horizontally (stage 1's augmentation, §3.2.1)."""
+    mirrors the ``b``-th scene of ``order`` and its boxes horizontally (stage 1's augmentation, §3.2.1).
+    ``images``: ``uint8 (N, S, S, 3)``, in memory or a :class:`~fashionlab.datasets.StreamingArray` (prefetched)."""
     import torch
 
-    for b in range(0, len(order), batch):
-        idx = order[b:b + batch]
+    from ..datasets import prefetched
+
+    chunks = [order[b:b + batch] for b in range(0, len(order), batch)]
+    for b, idx in zip(range(0, len(order), batch), prefetched(images, chunks)):
+        px = images[idx]
         imgs, targets = [], []
         for j, i in enumerate(idx):
-            x = torch.from_numpy(images[i]).permute(2, 0, 1).float().div_(255)
+            x = torch.from_numpy(px[j]).permute(2, 0, 1).float().div_(255)
             boxes = torch.as_tensor(ds.boxes[i], dtype=torch.float32).reshape(-1, 4)
             if flip is not None and flip[b + j]:
                 x = x.flip(-1)
@@ -122,22 +139,28 @@ def scene_batches(images: np.ndarray, ds, order: np.ndarray, batch: int, flip: n
         yield imgs, targets
 
 
-def detect(detector, images: np.ndarray, batch: int = 16,
+def detect(detector, images: np.ndarray, batch: int | None = None,
            device=None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Run ``detector`` on ``uint8 (N, S, S, 3)`` scenes (``engine.extract_features``, detections padded to the
     detector's ``detections_per_img`` per scene and cut back); per scene ``(boxes (k, 4) x1 y1 x2 y2, scores
-    (k,), labels (k,) 0-based object types)``."""
+    (k,), labels (k,) 0-based object types)``. ``images``: in memory or a
+    :class:`~fashionlab.datasets.StreamingArray`, read ``batch`` (default :data:`DETECT_BATCH`) scenes at a time,
+    prefetched."""
     import torch
 
+    from ..datasets import prefetched
     from ..engine import extract_features
 
     if len(images) == 0:
         return []
+    batch = DETECT_BATCH if batch is None else batch
     k = int(detector.roi_heads.detections_per_img)
+    chunks = [np.arange(b, min(b + batch, len(images))) for b in range(0, len(images), batch)]
 
     def scenes():
-        for b in range(0, len(images), batch):
-            yield [torch.from_numpy(im).permute(2, 0, 1).float().div_(255) for im in images[b:b + batch]]
+        for ids in prefetched(images, chunks, device=device):
+            sl = slice(int(ids[0]), int(ids[-1]) + 1)
+            yield [torch.from_numpy(im).permute(2, 0, 1).float().div_(255) for im in images[sl]]
 
     def padded(xs):
         res = detector(xs)
@@ -156,14 +179,16 @@ def detect(detector, images: np.ndarray, batch: int = 16,
 
 
 def predict(model, images: np.ndarray, object_type=None, category=None, kind: str = "category",
-            batch: int = 256, device=None) -> np.ndarray | dict:
-    """Logits of a stage-2 network on ``uint8 (M, 3, c, c)`` crops (``engine.extract_features``). ``kind``:
-    ``"category"`` or ``"attributes"`` for an :class:`~fashionlab.models.STLClassifier` (given ``object_type``
-    or ``category`` as its condition when it has one), ``"mtl"`` for :class:`~fashionlab.models.MTLRNNVA`
-    (returns ``{"category", "attributes", "attention"}``; ``category=None``: its own predicted category feeds
-    the second step)."""
+            batch: int | None = None, device=None) -> np.ndarray | dict:
+    """Logits of a stage-2 network on ``uint8 (M, 3, c, c)`` crops (``engine.extract_features``; the crops in
+    memory or a :class:`~fashionlab.datasets.StreamingArray`, read ``batch`` at a time, default
+    :data:`PREDICT_BATCH`, prefetched). ``kind``: ``"category"`` or ``"attributes"`` for an
+    :class:`~fashionlab.models.STLClassifier` (given ``object_type`` or ``category`` as its condition when it has
+    one), ``"mtl"`` for :class:`~fashionlab.models.MTLRNNVA` (returns ``{"category", "attributes",
+    "attention"}``; ``category=None``: its own predicted category feeds the second step)."""
     import torch
 
+    from ..datasets import prefetched
     from ..engine import extract_features
 
     if len(images) == 0:  # shapes of an empty batch: run one blank crop and keep none of it
@@ -171,13 +196,16 @@ def predict(model, images: np.ndarray, object_type=None, category=None, kind: st
         one = lambda v: None if v is None else np.zeros(1, np.int64)  # noqa: E731
         r = predict(model, blank, one(object_type), one(category), kind, batch, device)
         return {k: v[:0] for k, v in r.items()} if kind == "mtl" else r[:0]
+    batch = PREDICT_BATCH if batch is None else batch
     cond = object_type if kind in ("category", "mtl") else category
     conditioned = kind == "mtl" or bool(getattr(model, "condition_classes", None))
     as_tensor = lambda v, sl: None if v is None else torch.from_numpy(np.asarray(v[sl]))  # noqa: E731
 
+    chunks = [np.arange(b, min(b + batch, len(images))) for b in range(0, len(images), batch)]
+
     def batches():
-        for b in range(0, len(images), batch):
-            sl = slice(b, b + batch)
+        for ids in prefetched(images, chunks, device=device):
+            sl = slice(int(ids[0]), int(ids[-1]) + 1)
             yield (torch.from_numpy(images[sl]), as_tensor(cond if conditioned else None, sl),
                    as_tensor(category if kind == "mtl" else None, sl))
 
